@@ -74,8 +74,23 @@ const RESERVED_CHARS = /[*>{}]/;
 const WILDCARD: PatternSegment = Object.freeze({ kind: 'wildcard' });
 const REST: PatternSegment = Object.freeze({ kind: 'rest' });
 
+/** JSON-quotes `s`, cut to 80 characters so a huge pattern from a peer makes a short message. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+}
+
+/**
+ * The engine's canonical copy of `s` as a property key. Every pattern's `axis` or `{n}` then
+ * shares one string, which stays in cache when a trie holds thousands of patterns, and setting
+ * `params[name]` needs no string-table lookup. The engine's table is weak, so strings from peers
+ * are not kept alive by this.
+ */
+function propertyKey(name: string): string {
+  return Object.keys({ [name]: 0 })[0] ?? name;
+}
+
 function invalid(pattern: string, why: string): IpcError {
-  return new IpcError('ERR_INVALID_PATTERN', `Invalid topic pattern ${JSON.stringify(pattern)}: ${why}`);
+  return new IpcError('ERR_INVALID_PATTERN', `Invalid topic pattern ${quote(pattern)}: ${why}`);
 }
 
 /**
@@ -94,44 +109,54 @@ function invalid(pattern: string, why: string): IpcError {
  */
 export function parseTopicPattern(pattern: string): TopicPattern {
   if (typeof pattern !== 'string') {
-    throw new IpcError('ERR_INVALID_PATTERN', `Invalid topic pattern: expected a string, got ${typeof pattern}`);
+    throw new IpcError(
+      'ERR_INVALID_PATTERN',
+      `Invalid topic pattern: expected a string, got ${typeof pattern}`,
+    );
   }
   if (pattern === '') throw invalid(pattern, 'the pattern is empty');
   const parts = pattern.split('.');
   const segments: PatternSegment[] = [];
   const captureNames: string[] = [];
+  const seen = new Set<string>(); // not captureNames.includes: a peer may send huge patterns
   let hasRest = false;
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as string;
     const where = `segment ${i + 1}`;
     if (part === '') throw invalid(pattern, `${where} is empty`);
     if (part === '>') {
-      if (i !== parts.length - 1) throw invalid(pattern, `'>' must be the last segment (found at ${where})`);
+      if (i !== parts.length - 1)
+        throw invalid(pattern, `'>' must be the last segment (found at ${where})`);
       hasRest = true;
       segments.push(REST);
     } else if (part === '*') {
       segments.push(WILDCARD);
     } else if (part.startsWith('{') && part.endsWith('}') && part.length >= 2) {
-      const name = part.slice(1, -1);
-      if (name === '') throw invalid(pattern, `${where} is an empty capture '{}'`);
-      if (!CAPTURE_NAME.test(name)) {
+      const raw = part.slice(1, -1);
+      if (raw === '') throw invalid(pattern, `${where} is an empty capture '{}'`);
+      if (!CAPTURE_NAME.test(raw)) {
         throw invalid(
           pattern,
-          RESERVED_CHARS.test(name)
-            ? `${where} ${JSON.stringify(part)} mixes a wildcard or capture with other characters`
-            : `capture name ${JSON.stringify(name)} in ${where} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)`,
+          RESERVED_CHARS.test(raw)
+            ? `${where} ${quote(part)} mixes a wildcard or capture with other characters`
+            : `capture name ${quote(raw)} in ${where} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)`,
         );
       }
-      if (captureNames.includes(name)) throw invalid(pattern, `capture name ${JSON.stringify(name)} is used twice`);
+      const name = propertyKey(raw);
+      if (seen.has(name)) throw invalid(pattern, `capture name ${quote(name)} is used twice`);
+      seen.add(name);
       captureNames.push(name);
       segments.push(Object.freeze({ kind: 'capture', name }));
     } else if (RESERVED_CHARS.test(part)) {
-      throw invalid(pattern, `${where} ${JSON.stringify(part)} mixes a wildcard or capture with other characters`);
+      throw invalid(
+        pattern,
+        `${where} ${quote(part)} mixes a wildcard or capture with other characters`,
+      );
     } else {
-      segments.push(Object.freeze({ kind: 'literal', value: part }));
+      segments.push(Object.freeze({ kind: 'literal', value: propertyKey(part) }));
     }
   }
-  if (hasRest && captureNames.includes('rest')) {
+  if (hasRest && seen.has('rest')) {
     throw invalid(pattern, "a capture named 'rest' clashes with '>', which captures params.rest");
   }
   return Object.freeze({
@@ -219,7 +244,10 @@ function compiled(pattern: string | TopicPattern): TopicPattern {
  * matchTopicPattern('press1.>', 'press1');                       // undefined ('>' needs one segment)
  * ```
  */
-export function matchTopicPattern(pattern: string | TopicPattern, topic: string): TopicParams | undefined {
+export function matchTopicPattern(
+  pattern: string | TopicPattern,
+  topic: string,
+): TopicParams | undefined {
   const p = compiled(pattern);
   const segs = splitTopic(topic);
   if (segs === undefined || !segmentsMatch(p, segs)) return undefined;

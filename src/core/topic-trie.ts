@@ -3,7 +3,6 @@
  * precedence of PROTOCOL.md section 6) and Subscribe delivery (every match, section 5).
  */
 import {
-  captureParams,
   parseTopicPattern,
   splitTopic,
   type TopicParams,
@@ -21,14 +20,57 @@ interface Bucket<V> {
   /** Cached first entry of `values`, so `best()` needs no iterator. */
   headValue: V;
   headSeq: number;
+  /**
+   * How to build params without walking the pattern's segment objects (each one a likely cache
+   * miss in a big trie): `[position, name, position, name, ...]` of the captures, or undefined.
+   */
+  readonly captures: (number | string)[] | undefined;
+  /** Position of `>`, or -1. */
+  readonly restAt: number;
+}
+
+function newBucket<V>(pattern: TopicPattern, value: V, seq: number): Bucket<V> {
+  const captures: (number | string)[] = [];
+  let restAt = -1;
+  pattern.segments.forEach((seg, i) => {
+    if (seg.kind === 'capture') captures.push(i, seg.name);
+    else if (seg.kind === 'rest') restAt = i;
+  });
+  return {
+    pattern,
+    values: new Map([[value, seq]]),
+    headValue: value,
+    headSeq: seq,
+    captures: captures.length === 0 ? undefined : captures,
+    restAt,
+  };
+}
+
+/** The params of a bucket's pattern for topic segments it matches (null prototype). */
+function paramsOf<V>(bucket: Bucket<V>, segs: readonly string[]): TopicParams {
+  const params = Object.create(null) as TopicParams;
+  const captures = bucket.captures;
+  if (captures !== undefined) {
+    for (let k = 0; k < captures.length; k += 2) {
+      params[captures[k + 1] as string] = segs[captures[k] as number] as string;
+    }
+  }
+  if (bucket.restAt >= 0) params.rest = segs.slice(bucket.restAt).join('.');
+  return params;
 }
 
 /**
  * One trie node = one pattern position. `*` and `{name}` rank equal, so they share the `wild`
  * child; patterns that tie everywhere therefore end in the same node and are ordered by their
  * registration sequence number.
+ *
+ * Most nodes have a single literal child (`axis`, `pos`, ...). It is kept in `key`/`child` and
+ * compared with `===`, which skips hashing the fresh segment string and the Map's table; a Map
+ * is used only from the second literal child on.
  */
 class TrieNode<V> {
+  key: string | undefined = undefined;
+  child: TrieNode<V> | undefined = undefined;
   literals: Map<string, TrieNode<V>> | undefined = undefined;
   wild: TrieNode<V> | undefined = undefined;
   /** Patterns that end at this node. */
@@ -36,8 +78,50 @@ class TrieNode<V> {
   /** Patterns whose `>` sits right after this node (it needs one or more further segments). */
   rest: Bucket<V>[] | undefined = undefined;
 
+  literal(seg: string): TrieNode<V> | undefined {
+    if (this.key !== undefined) return this.key === seg ? this.child : undefined;
+    return this.literals === undefined ? undefined : this.literals.get(seg);
+  }
+
+  literalOrCreate(seg: string): TrieNode<V> {
+    const found = this.literal(seg);
+    if (found !== undefined) return found;
+    const created = new TrieNode<V>();
+    if (this.literals !== undefined) {
+      this.literals.set(seg, created);
+    } else if (this.key === undefined) {
+      this.key = seg;
+      this.child = created;
+    } else {
+      this.literals = new Map([[this.key, this.child as TrieNode<V>]]);
+      this.literals.set(seg, created);
+      this.key = undefined;
+      this.child = undefined;
+    }
+    return created;
+  }
+
+  deleteLiteral(seg: string): void {
+    if (this.key !== undefined) {
+      if (this.key === seg) {
+        this.key = undefined;
+        this.child = undefined;
+      }
+      return;
+    }
+    if (this.literals === undefined || !this.literals.delete(seg)) return;
+    if (this.literals.size <= 1) {
+      for (const [k, c] of this.literals) {
+        this.key = k;
+        this.child = c;
+      }
+      this.literals = undefined;
+    }
+  }
+
   isEmpty(): boolean {
     return (
+      this.key === undefined &&
       this.literals === undefined &&
       this.wild === undefined &&
       this.exact === undefined &&
@@ -71,43 +155,103 @@ function earliest<V>(buckets: readonly Bucket<V>[]): Bucket<V> {
 }
 
 /**
+ * Stacks reused by every walk of one trie, so a match allocates none. Walks are synchronous and
+ * never call out while they use them. Both walks index the stacks from 0 and overwrite what an
+ * earlier walk left there.
+ */
+interface Scratch<V> {
+  readonly nodes: TrieNode<V>[];
+  readonly nums: number[];
+}
+
+/** Scratch stacks that grew past this many levels are dropped after the walk. */
+const SCRATCH_KEEP = 1024;
+
+function trimScratch<V>(scratch: Scratch<V>): void {
+  if (scratch.nodes.length > SCRATCH_KEEP) scratch.nodes.length = 0;
+  if (scratch.nums.length > SCRATCH_KEEP) scratch.nums.length = 0;
+}
+
+/**
  * Depth-first in precedence order (literal child, then the wildcard child, then `>`): the first
  * complete match found is the best one, because at the first position where two matching
  * patterns differ the walk has tried the stronger kind first. Patterns with the same kind at
  * every position share the end node; there the earliest registration wins.
+ *
+ * Iterative, with an explicit stack, so a pattern and topic with a huge number of segments (a
+ * peer may send megabytes) cannot overflow the call stack. Each level consumes one segment, so
+ * the stack index is the segment index.
  */
-function findBest<V>(node: TrieNode<V>, segs: readonly string[], i: number): Bucket<V> | undefined {
-  if (i === segs.length) return node.exact === undefined ? undefined : earliest(node.exact);
-  if (node.literals !== undefined) {
-    const child = node.literals.get(segs[i] as string);
-    if (child !== undefined) {
-      const found = findBest(child, segs, i + 1);
-      if (found !== undefined) return found;
+function findBest<V>(
+  root: TrieNode<V>,
+  segs: readonly string[],
+  { nodes, nums: steps }: Scratch<V>,
+): Bucket<V> | undefined {
+  const n = segs.length;
+  nodes[0] = root;
+  // Per level, what to try next: 0 the literal child, 1 the wildcard child, 2 the `>` slot.
+  steps[0] = 0;
+  let d = 0;
+  while (d >= 0) {
+    const node = nodes[d] as TrieNode<V>;
+    if (d === n) {
+      if (node.exact !== undefined) return earliest(node.exact);
+      d--;
+      continue;
+    }
+    const step = steps[d] as number;
+    let next: TrieNode<V> | undefined;
+    if (step === 0) {
+      steps[d] = 1;
+      next = node.literal(segs[d] as string);
+    } else if (step === 1) {
+      steps[d] = 2;
+      next = node.wild;
+    } else {
+      if (node.rest !== undefined) return earliest(node.rest);
+      d--;
+      continue;
+    }
+    if (next !== undefined) {
+      d++;
+      nodes[d] = next;
+      steps[d] = 0;
     }
   }
-  if (node.wild !== undefined) {
-    const found = findBest(node.wild, segs, i + 1);
-    if (found !== undefined) return found;
-  }
-  return node.rest === undefined ? undefined : earliest(node.rest);
+  return undefined;
 }
 
+/** Pushes every bucket whose pattern matches onto `out` (iterative, like {@link findBest}). */
 function collect<V>(
-  node: TrieNode<V>,
+  root: TrieNode<V>,
   segs: readonly string[],
-  i: number,
-  out: (bucket: Bucket<V>) => void,
+  out: Bucket<V>[],
+  { nodes, nums: depths }: Scratch<V>,
 ): void {
-  if (i === segs.length) {
-    if (node.exact !== undefined) for (const b of node.exact) out(b);
-    return;
+  const n = segs.length;
+  // Index-based stack: entries above `top` are stale and simply overwritten.
+  let top = 0;
+  nodes[0] = root;
+  depths[0] = 0;
+  while (top >= 0) {
+    const node = nodes[top] as TrieNode<V>;
+    const i = depths[top] as number;
+    top--;
+    if (i === n) {
+      if (node.exact !== undefined) for (const b of node.exact) out.push(b);
+      continue;
+    }
+    if (node.rest !== undefined) for (const b of node.rest) out.push(b);
+    const child = node.literal(segs[i] as string);
+    if (child !== undefined) {
+      nodes[++top] = child;
+      depths[top] = i + 1;
+    }
+    if (node.wild !== undefined) {
+      nodes[++top] = node.wild;
+      depths[top] = i + 1;
+    }
   }
-  if (node.rest !== undefined) for (const b of node.rest) out(b);
-  if (node.literals !== undefined) {
-    const child = node.literals.get(segs[i] as string);
-    if (child !== undefined) collect(child, segs, i + 1, out);
-  }
-  if (node.wild !== undefined) collect(node.wild, segs, i + 1, out);
 }
 
 /**
@@ -132,6 +276,7 @@ export class TopicTrie<V> {
   readonly #root = new TrieNode<V>();
   /** pattern source -> bucket, in order of first registration. */
   readonly #buckets = new Map<string, Bucket<V>>();
+  readonly #scratch: Scratch<V> = { nodes: [], nums: [] };
   #seq = 0;
   #size = 0;
 
@@ -177,24 +322,13 @@ export class TopicTrie<V> {
         break;
       }
       if (seg.kind === 'literal') {
-        node.literals ??= new Map();
-        let child = node.literals.get(seg.value);
-        if (child === undefined) {
-          child = new TrieNode<V>();
-          node.literals.set(seg.value, child);
-        }
-        node = child;
+        node = node.literalOrCreate(seg.value);
       } else {
         node = node.wild ??= new TrieNode<V>();
       }
     }
     const seq = this.#seq++;
-    const bucket: Bucket<V> = {
-      pattern: compiled,
-      values: new Map([[value, seq]]),
-      headValue: value,
-      headSeq: seq,
-    };
+    const bucket = newBucket(compiled, value, seq);
     if (atRest) (node.rest ??= []).push(bucket);
     else (node.exact ??= []).push(bucket);
     this.#buckets.set(source, bucket);
@@ -243,7 +377,7 @@ export class TopicTrie<V> {
         atRest = true;
         break;
       }
-      const next = seg.kind === 'literal' ? node.literals?.get(seg.value) : node.wild;
+      const next = seg.kind === 'literal' ? node.literal(seg.value) : node.wild;
       if (next === undefined) return; // unreachable: the bucket was placed along this path
       keys.push(seg.kind === 'literal' ? seg.value : undefined);
       path.push(next);
@@ -265,9 +399,8 @@ export class TopicTrie<V> {
       const key = keys[d - 1];
       if (key === undefined) {
         parent.wild = undefined;
-      } else if (parent.literals !== undefined) {
-        parent.literals.delete(key);
-        if (parent.literals.size === 0) parent.literals = undefined;
+      } else {
+        parent.deleteLiteral(key);
       }
     }
   }
@@ -313,6 +446,8 @@ export class TopicTrie<V> {
    */
   clear(): void {
     const root = this.#root;
+    root.key = undefined;
+    root.child = undefined;
     root.literals = undefined;
     root.wild = undefined;
     root.exact = undefined;
@@ -338,9 +473,14 @@ export class TopicTrie<V> {
   best(topic: string): TrieMatch<V> | undefined {
     const segs = splitTopic(topic);
     if (segs === undefined) return undefined;
-    const bucket = findBest(this.#root, segs, 0);
+    const bucket = findBest(this.#root, segs, this.#scratch);
+    trimScratch(this.#scratch);
     if (bucket === undefined) return undefined;
-    return { value: bucket.headValue, params: captureParams(bucket.pattern, segs), pattern: bucket.pattern };
+    return {
+      value: bucket.headValue,
+      params: paramsOf(bucket, segs),
+      pattern: bucket.pattern,
+    };
   }
 
   /**
@@ -357,9 +497,12 @@ export class TopicTrie<V> {
   all(topic: string, visit: (value: V, pattern: TopicPattern) => void): void {
     const segs = splitTopic(topic);
     if (segs === undefined) return;
-    collect(this.#root, segs, 0, (bucket) => {
+    const buckets: Bucket<V>[] = [];
+    collect(this.#root, segs, buckets, this.#scratch);
+    trimScratch(this.#scratch);
+    for (const bucket of buckets) {
       for (const v of bucket.values.keys()) visit(v, bucket.pattern);
-    });
+    }
   }
 
   /**
@@ -375,9 +518,12 @@ export class TopicTrie<V> {
     const out = new Set<V>();
     const segs = splitTopic(topic);
     if (segs === undefined) return out;
-    collect(this.#root, segs, 0, (bucket) => {
+    const buckets: Bucket<V>[] = [];
+    collect(this.#root, segs, buckets, this.#scratch);
+    trimScratch(this.#scratch);
+    for (const bucket of buckets) {
       for (const v of bucket.values.keys()) out.add(v);
-    });
+    }
     return out;
   }
 
