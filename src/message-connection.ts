@@ -239,7 +239,14 @@ export class MessageConnection {
         success: false,
         errorMessage: `Invalid message: ${err.message}`,
       });
-      this.send(reply);
+      try {
+        this.send(reply);
+      } catch {
+        // A topic near the payload limit makes the answer too large: answer without it rather
+        // than let the throw close the connection.
+        reply.topic = '';
+        this.send(reply);
+      }
     }
     this.handlers.onError(err);
   }

@@ -1,0 +1,18 @@
+/**
+ * autocore-ipc: the browser-safe entry. Core (messages, frames, routing, handlers, errors),
+ * the transport contract, the WebSocket transport and IpcClient. Node-only pieces (TCP,
+ * IpcServer) live in `autocore-ipc/node`.
+ */
+export * from './core/index.ts';
+export type { Transport, TransportFraming, TransportOptions, Connector } from './transports/transport.ts';
+export { parseAddress, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_DRAIN_TIMEOUT_MS } from './transports/transport.ts';
+export * from './transports/websocket.ts';
+export {
+  IpcHub,
+  type IpcHubOptions,
+  type Authenticator,
+  type ModuleConnection,
+  type HubCloseOptions,
+} from './server/ipc-hub.ts';
+export type { IpcServerEvents, ServerEvent } from './server/server-events.ts';
+export { SDK_VERSION } from './server/version.ts';
