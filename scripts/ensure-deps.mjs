@@ -7,6 +7,7 @@
 //      when running as root, else explain and exit 1
 //
 // Plain Node, no dependencies: it runs before node_modules exists.
+// `node scripts/ensure-deps.mjs --no-browser` skips Chromium (used by `npm start`).
 // `node scripts/ensure-deps.mjs --check` only reports, it installs nothing (exit 1 if something is missing).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -19,6 +20,8 @@ const hiddenLockfile = join(root, 'node_modules', '.package-lock.json');
 const chromium = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const isWindows = process.platform === 'win32';
 const checkOnly = process.argv.includes('--check');
+// `--no-browser`: only the npm dependencies (what `npm start` needs).
+const skipBrowser = process.argv.includes('--no-browser');
 
 const log = (msg) => console.error(`[ensure-deps] ${msg}`);
 
@@ -97,7 +100,7 @@ if (existsSync(lockfile)) {
 }
 
 // 2. Chromium for the browser test project
-if (!existsSync(chromium)) {
+if (!skipBrowser && !existsSync(chromium)) {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && chromium === '/usr/bin/chromium' && existsSync('/usr/bin/apt-get')) {
     log(`${chromium} is missing: installing the Debian chromium package`);

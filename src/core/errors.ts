@@ -98,16 +98,17 @@ export class IpcError extends Error {
   readonly code: IpcErrorCode;
   readonly kind: IpcErrorKind;
   /** For ERR_REMOTE: the failed Response message. */
-  readonly response?: unknown;
+  declare readonly response?: unknown;
   /** For ERR_INVALID_MESSAGE: fields that could be read of the bad message. */
-  readonly invalid?: InvalidMessageInfo;
+  declare readonly invalid?: InvalidMessageInfo;
 
   constructor(code: IpcErrorCode, message: string, options: IpcErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.kind = ERROR_CODES[code];
-    if (options.response !== undefined) this.response = options.response;
-    if (options.invalid !== undefined) this.invalid = options.invalid;
+    const self = this as { response?: unknown; invalid?: InvalidMessageInfo };
+    if (options.response !== undefined) self.response = options.response;
+    if (options.invalid !== undefined) self.invalid = options.invalid;
   }
 }
 

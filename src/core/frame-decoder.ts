@@ -1,4 +1,4 @@
-import { IpcError } from './errors.ts';
+import { toIpcError, type IpcError } from './errors.ts';
 import {
   DEFAULT_MAX_PAYLOAD,
   HEADER_SIZE,
@@ -7,6 +7,8 @@ import {
   readLength,
 } from './frame.ts';
 import { DEFAULT_MAX_DEPTH, type CommandMessage } from './message.ts';
+
+const NO_OUTPUT: Array<CommandMessage | IpcError> = [];
 
 /** Options of {@link FrameDecoder}. */
 export interface FrameDecoderOptions {
@@ -84,21 +86,27 @@ export class FrameDecoder {
    */
   push(chunk: Uint8Array): Array<CommandMessage | IpcError> {
     const out: Array<CommandMessage | IpcError> = [];
+    this.out = out;
     try {
-      this.pushFrames(chunk, (type, payload) => {
-        try {
-          out.push(decodePayload(type, payload, this.maxDepth));
-        } catch (e) {
-          const err = e as IpcError;
-          if (err.code === 'ERR_FRAMING') this.fail(err);
-          out.push(err);
-        }
-      });
+      this.pushFrames(chunk, this.decodeInto);
     } catch (e) {
-      if (out[out.length - 1] !== e) out.push(e as IpcError);
+      if (out[out.length - 1] !== e) out.push(toIpcError(e, 'ERR_FRAMING'));
     }
+    this.out = NO_OUTPUT;
     return out;
   }
+
+  // Made once per decoder: a closure per push would cost an allocation on the hot path.
+  private out: Array<CommandMessage | IpcError> = NO_OUTPUT;
+  private readonly decodeInto: FrameSink = (type, payload) => {
+    try {
+      this.out.push(decodePayload(type, payload, this.maxDepth));
+    } catch (e) {
+      const err = toIpcError(e, 'ERR_FRAMING');
+      if (err.code === 'ERR_FRAMING') this.fail(err);
+      this.out.push(err);
+    }
+  };
 
   /**
    * Splits a chunk into frames, checking only headers; payloads are not parsed. Throws the

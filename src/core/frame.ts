@@ -69,10 +69,17 @@ export function frameFromJson(
     length = encoder.encodeInto(json, scratch.subarray(HEADER_SIZE)).written;
     frame = scratch.slice(0, HEADER_SIZE + length);
   } else {
-    const bytes = encoder.encode(json);
-    length = bytes.length;
-    frame = new Uint8Array(HEADER_SIZE + length);
-    frame.set(bytes, HEADER_SIZE);
+    // Most large payloads are ASCII: try encoding straight behind the header, and only
+    // encode again (with a copy) when the text needs more bytes than characters.
+    frame = new Uint8Array(HEADER_SIZE + json.length);
+    const result = encoder.encodeInto(json, frame.subarray(HEADER_SIZE));
+    length = result.written;
+    if (result.read < json.length) {
+      const bytes = encoder.encode(json);
+      length = bytes.length;
+      frame = new Uint8Array(HEADER_SIZE + length);
+      frame.set(bytes, HEADER_SIZE);
+    }
   }
   if (length > maxPayload) throw tooLarge(length, maxPayload, topic);
   writeHeader(frame, length, type);

@@ -332,54 +332,54 @@ export function fromWire(value: unknown, maxDepth: number, headerType: number): 
     );
   }
 
-  const info: InvalidMessageInfo = { messageType };
   const txid = o.transaction_id;
-  if (isU32(txid)) info.transactionId = txid;
-  if (typeof o.topic === 'string') info.topic = o.topic;
-  const invalid = (detail: string): IpcError =>
-    new IpcError('ERR_INVALID_MESSAGE', detail, { invalid: info });
-
-  if (txid === undefined) throw invalid('transaction_id is missing');
-  if (!isU32(txid)) throw invalid(`transaction_id must be a u32 integer (got ${describe(txid)})`);
-  if (typeof o.topic !== 'string') throw invalid(`topic must be a string (got ${describe(o.topic)})`);
-  const timecode = o.timecode ?? 0;
-  if (typeof timecode !== 'number' || !Number.isInteger(timecode)) {
-    throw invalid(`timecode must be an integer (got ${describe(timecode)})`);
-  }
-  const crc = o.crc ?? 0;
-  if (!isU32(crc)) throw invalid(`crc must be a u32 integer (got ${describe(crc)})`);
-  const success = o.success ?? false;
-  if (typeof success !== 'boolean') throw invalid(`success must be a boolean (got ${describe(success)})`);
-  const errorMessage = o.error_message ?? '';
-  if (typeof errorMessage !== 'string') {
-    throw invalid(`error_message must be a string (got ${describe(errorMessage)})`);
-  }
+  const topic = o.topic;
+  // Missing optional members take their defaults; present ones must have the right type
+  // (null included: it is a type mismatch, except for `data`).
+  const timecode = o.timecode === undefined ? 0 : o.timecode;
+  const crc = o.crc === undefined ? 0 : o.crc;
+  const success = o.success === undefined ? false : o.success;
+  const errorMessage = o.error_message === undefined ? '' : o.error_message;
+  const data = o.data === undefined ? null : o.data;
   let controlType: ControlType | undefined;
-  if (messageType === MessageType.Control) {
-    const rawControl = o.control_type ?? 0;
+  let fault: string | undefined;
+  if (txid === undefined) fault = 'transaction_id is missing';
+  else if (!isU32(txid)) fault = `transaction_id must be a u32 integer (got ${describe(txid)})`;
+  else if (typeof topic !== 'string') fault = `topic must be a string (got ${describe(topic)})`;
+  else if (typeof timecode !== 'number' || !Number.isInteger(timecode)) {
+    fault = `timecode must be an integer (got ${describe(timecode)})`;
+  } else if (!isU32(crc)) fault = `crc must be a u32 integer (got ${describe(crc)})`;
+  else if (typeof success !== 'boolean') fault = `success must be a boolean (got ${describe(success)})`;
+  else if (typeof errorMessage !== 'string') {
+    fault = `error_message must be a string (got ${describe(errorMessage)})`;
+  } else if (messageType === MessageType.Control) {
+    const rawControl = o.control_type === undefined ? 0 : o.control_type;
     controlType = parseControlType(rawControl);
-    if (controlType === undefined) {
-      throw invalid(`control_type ${describe(rawControl)} names no ControlType`);
-    }
+    if (controlType === undefined) fault = `control_type ${describe(rawControl)} names no ControlType`;
   }
-  const data = o.data ?? null;
-  // The envelope is depth 1, so `data` may nest maxDepth - 1 levels itself.
-  if (typeof data === 'object' && data !== null && nestsDeeper(data, maxDepth - 2)) {
-    throw invalid(`JSON nesting deeper than ${maxDepth}`);
-  }
+  // The envelope is depth 1; every member counts, known or not.
+  if (fault === undefined && nestsDeeper(o, maxDepth - 1)) fault = `JSON nesting deeper than ${maxDepth}`;
+  if (fault !== undefined) throw invalidMessage(fault, messageType, txid, topic);
 
   const msg = new CommandMessage({
-    transactionId: txid,
-    timecode,
-    topic: o.topic,
+    transactionId: txid as number,
+    timecode: timecode as number,
+    topic: topic as string,
     messageType,
     data,
-    crc,
-    success,
-    errorMessage,
+    crc: crc as number,
+    success: success as boolean,
+    errorMessage: errorMessage as string,
   });
   msg.controlType = controlType;
   return msg;
+}
+
+function invalidMessage(detail: string, messageType: number, txid: unknown, topic: unknown): IpcError {
+  const info: InvalidMessageInfo = { messageType };
+  if (isU32(txid)) info.transactionId = txid;
+  if (typeof topic === 'string') info.topic = topic;
+  return new IpcError('ERR_INVALID_MESSAGE', detail, { invalid: info });
 }
 
 /**
