@@ -8,6 +8,27 @@ export type { Transport, TransportFraming, TransportOptions, Connector } from '.
 export { parseAddress, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_DRAIN_TIMEOUT_MS } from './transports/transport.ts';
 export * from './transports/websocket.ts';
 export {
+  IpcClient,
+  IpcClientBuilder,
+  BroadcastSender,
+  type IpcClientOptions,
+  type IpcClientConfig,
+  type IpcClientEvents,
+  type IpcClientState,
+  type OfflineBufferOptions,
+  type ServerFinalizeAction,
+  type RequestOptions,
+  type CloseOptions,
+} from './client/ipc-client.ts';
+export { Subscription, type SubscriptionHandler, type SubscribeOptions } from './client/subscription.ts';
+export { DEFAULT_RECONNECT, type ReconnectOptions } from './client/backoff.ts';
+export {
+  ModuleArgs,
+  parseModuleArgs,
+  DEFAULT_IPC_ADDRESS,
+  type ModuleArgsParseOptions,
+} from './client/module-args.ts';
+export {
   IpcHub,
   type IpcHubOptions,
   type Authenticator,

@@ -11,3 +11,5 @@ export {
   type IpcServerCloseOptions,
 } from './server/ipc-server.node.ts';
 export { tokenAuthenticator } from './server/token-authenticator.node.ts';
+export { tcpConnector, type TcpConnectorOptions } from './client/tcp-connector.node.ts';
+export { loadModuleArgs } from './client/module-args.node.ts';
