@@ -14,6 +14,7 @@ export {
   type IpcClientOptions,
   type IpcClientConfig,
   type IpcClientEvents,
+  type IpcClientListeners,
   type IpcClientState,
   type OfflineBufferOptions,
   type ServerFinalizeAction,
