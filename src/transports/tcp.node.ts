@@ -297,7 +297,12 @@ export function listenTcp(
       resolve({
         host,
         port: addr.port,
-        close: () => new Promise<void>((done) => server.close(() => done())),
+        // net.Server.close() stops accepting at once but calls back only when every accepted
+        // connection has ended; those belong to their owners, so do not wait for them.
+        close: () => {
+          if (server.listening) server.close();
+          return new Promise<void>((done) => setImmediate(done));
+        },
       });
     });
   });
