@@ -80,7 +80,7 @@ export class PressModule extends BaseModuleHandler {
     return this.status();
   }
 
-  override status(): PressState {
+  status(): PressState {
     return { ...this.state };
   }
 
@@ -125,7 +125,7 @@ export class PressModule extends BaseModuleHandler {
     this.timer = undefined;
   }
 
-  override onFinalize(): void {
+  onFinalize(): void {
     this.stopSimulation();
   }
 }
