@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
+import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
+import { browserCommands } from './test/browser-setup/commands.ts';
 
 /**
  * Test projects:
@@ -9,6 +11,7 @@ import { defineConfig } from 'vitest/config';
  *   integration Node   test/integration/** (real sockets; 30 s timeout, at most 2 files at once,
  *                      runs after the other two projects: sequence.groupOrder 1)
  *   browser     Chromium (vitest browser mode + playwright) test/unit/core/** + test/browser/**
+ *               (its globalSetup, test/browser-setup/, runs a real IpcServer + bridge in Node)
  *
  * The browser project uses the system Chromium (Debian package `chromium`), never a
  * Playwright-downloaded browser. Override its path with CHROMIUM_PATH if needed.
@@ -24,11 +27,19 @@ const nodeAliases = [
   { find: /^autocore-ipc$/, replacement: src('index.ts') },
   { find: /^autocore-ipc\/node$/, replacement: src('node.ts') },
 ];
-// In the browser the exports map's `browser` condition maps ./node to the stub.
-const browserAliases = [
-  { find: /^autocore-ipc$/, replacement: src('index.ts') },
-  { find: /^autocore-ipc\/node$/, replacement: src('node-stub.ts') },
-];
+// The browser project: in Chromium the exports map's `browser` condition maps ./node to the
+// stub; its Node side (globalSetup, which starts the IpcServer, the bridge and a TCP module)
+// needs the real Node entry. Aliases apply to every environment, so ./node is resolved per
+// environment by a plugin instead.
+const browserAliases = [{ find: /^autocore-ipc$/, replacement: src('index.ts') }];
+const nodeEntryPerEnvironment: Plugin = {
+  name: 'autocore-ipc:node-entry-per-environment',
+  enforce: 'pre',
+  resolveId(id) {
+    if (id !== 'autocore-ipc/node') return null;
+    return this.environment.config.consumer === 'server' ? src('node.ts') : src('node-stub.ts');
+  },
+};
 
 /** Projects explicitly selected on the command line (`--project x` / `--project=x`), if any. */
 function selectedProjects(argv: readonly string[]): string[] {
@@ -89,6 +100,7 @@ export default defineConfig({
       {
         extends: true,
         resolve: { alias: browserAliases },
+        plugins: [nodeEntryPerEnvironment],
         optimizeDeps: {
           // Pre-bundle up front so Vite does not re-optimize (and reload) mid-run.
           include: ['fast-check', 'mitt'],
@@ -96,7 +108,11 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/unit/core/**/*.test.ts', 'test/browser/**/*.test.ts'],
+          // Node side of test/browser: a real IpcServer, a bridge in front of it and a TCP
+          // module `nodemod`, shared through provide/inject; browser commands stop/start the bridge.
+          globalSetup: ['test/browser-setup/global-setup.ts'],
           browser: {
+            commands: browserCommands,
             enabled: true,
             headless: true,
             provider: playwright({
@@ -115,6 +131,21 @@ export default defineConfig({
             instances: [{ browser: 'chromium' }],
             screenshotFailures: false,
           },
+        },
+      },
+      {
+        // The web console end to end: built with Vite, driven in the system Chromium through
+        // playwright, against a real server, bridge and press module (test/e2e). Runs last.
+        extends: true,
+        resolve: { alias: nodeAliases },
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
