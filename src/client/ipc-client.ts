@@ -549,8 +549,13 @@ interface ServerSubscription {
   ready: Promise<void>;
 }
 
-/** Raised to end the run loop when a registration is refused for good. */
+/**
+ * True when retrying cannot help: the registration was refused for good, or the connector
+ * itself was given something invalid (a malformed address or token fails the same way every
+ * time).
+ */
 function isFinalRefusal(err: IpcError, everConnected: boolean): boolean {
+  if (err.code === 'ERR_INVALID_ARGUMENT') return true;
   if (err.code !== 'ERR_REGISTRATION') return false;
   // After a drop, the server may still hold our old, half-dead session under our name until it
   // notices; that refusal clears up by itself, so only then is it retried.

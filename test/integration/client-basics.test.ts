@@ -102,6 +102,21 @@ describe('IpcClient registration', () => {
     ).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
   });
 
+  it('does not retry when the connector rejects its own arguments', async () => {
+    const { IpcError } = await import('../../src/core/errors.ts');
+    let calls = 0;
+    const connector = async (): Promise<never> => {
+      calls++;
+      throw new IpcError('ERR_INVALID_ARGUMENT', 'bad token');
+    };
+    await expect(
+      IpcClient.connect(connector, new RecordingHandler('m'), {
+        reconnect: { firstDelayMaxMs: 0, initialDelayMs: 10, maxDelayMs: 10 },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(calls).toBe(1);
+  });
+
   it('retries the first connection until the server comes up', async () => {
     const port = await freePort();
     const reconnecting: number[] = [];
