@@ -536,6 +536,16 @@ export class BridgeConnection {
       if (msg.success) {
         this.registeredName = name;
         this.log('info', 'register', { name });
+        // The browser must learn the limit of this hop, not the server's: a message over the
+        // bridge's own limit would close the whole WebSocket, while a client that knows the
+        // limit refuses the one message (ERR_PAYLOAD_TOO_LARGE) and keeps the connection.
+        const hopLimit = this.limits.maxMessageBytes - (this.form === 'binary' ? HEADER_SIZE : 0);
+        const data = msg.data as { max_payload?: unknown } | null;
+        if (typeof data === 'object' && data !== null && !(Number(data.max_payload) <= hopLimit)) {
+          msg.data = { ...data, max_payload: hopLimit };
+          this.sendMessage(msg);
+          return;
+        }
       } else {
         this.log('warn', 'register', { name, reason: 'refused_by_server' });
       }

@@ -77,9 +77,12 @@ describe('bridge with the real IpcServer', () => {
       const bed = await startBed();
       const c = await bed.browser(`hmi_${mode}`, mode);
       const ack = c.messages.find((m) => m.control_type === 4);
+      // The browser is told the limit of its own hop (the bridge's 256 KiB message limit, less
+      // the frame header in binary mode), not the server's 4 MiB.
       expect(ack?.data).toMatchObject({
-        max_payload: expect.any(Number),
+        max_payload: 256 * 1024 - (mode === 'binary' ? 5 : 0),
         heartbeat_ms: expect.any(Number),
+        server: expect.any(String),
       });
       const pong = await c.call(Request, 'system.ping', null, mode);
       expect(pong).toMatchObject({ success: true, data: 'pong' });
