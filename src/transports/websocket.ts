@@ -48,6 +48,25 @@ export interface WebSocketTransportOptions {
 
 const OPEN = 1;
 
+/** An HTTP token (RFC 9110): the only characters a WebSocket subprotocol entry may hold. */
+const SUBPROTOCOL_TOKEN = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+
+/**
+ * Why `token` cannot travel as the subprotocol `bearer.<token>`, if it cannot. Browsers throw a
+ * SyntaxError from the WebSocket constructor for such a token on every attempt, which a
+ * reconnecting client would otherwise retry forever. The message never quotes the token.
+ */
+function tokenError(token: unknown): IpcError | undefined {
+  if (token === undefined || (typeof token === 'string' && SUBPROTOCOL_TOKEN.test(token))) {
+    return undefined;
+  }
+  return new IpcError(
+    'ERR_INVALID_ARGUMENT',
+    "token must be a non-empty string of letters, digits and !#$%&'*+-.^_`|~ " +
+      '(it is sent as the WebSocket subprotocol bearer.<token>)',
+  );
+}
+
 /**
  * A {@link Transport} over one WebSocket.
  *
@@ -143,7 +162,8 @@ export class WebSocketTransport implements Transport {
 
 /**
  * Opens a WebSocket and resolves once it is open. Rejects with ERR_CONNECTION (refused,
- * closed during the handshake, e.g. HTTP 401/403 from the bridge), ERR_TIMEOUT or ERR_ABORTED.
+ * closed during the handshake, e.g. HTTP 401/403 from the bridge), ERR_TIMEOUT or ERR_ABORTED,
+ * and with ERR_INVALID_ARGUMENT for a `token` a subprotocol cannot carry.
  *
  * @example
  * ```ts
@@ -166,6 +186,8 @@ export function connectWebSocket(
       ),
     );
   }
+  const badToken = tokenError(options.token);
+  if (badToken) return Promise.reject(badToken);
   const { signal, timeoutMs = 10_000 } = options;
   if (signal?.aborted) {
     return Promise.reject(new IpcError('ERR_ABORTED', `connect to ${url} aborted`, { cause: signal.reason }));
@@ -215,6 +237,7 @@ export function connectWebSocket(
 
 /**
  * A {@link Connector} that opens a WebSocket to `url` each time (for IpcClient reconnects).
+ * Throws IpcError ERR_INVALID_ARGUMENT at once for a `token` a subprotocol cannot carry.
  *
  * @example
  * ```ts
@@ -222,5 +245,7 @@ export function connectWebSocket(
  * ```
  */
 export function webSocketConnector(url: string, options: WebSocketTransportOptions = {}): Connector {
+  const badToken = tokenError(options.token);
+  if (badToken) throw badToken;
   return ({ signal }) => connectWebSocket(url, signal ? { ...options, signal } : options);
 }
