@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -48,7 +48,7 @@ export interface DemoOptions {
   httpPort?: number;
   /** Name (domain) of the sample press module. Default `press1`. */
   moduleName?: string;
-  /** Build the console with Vite when `web-demo/dist` is missing. Default true. */
+  /** Build the console with Vite when `web-demo/dist` is missing or older than its sources. Default true. */
   build?: boolean;
   /** The console's folder (its build goes to `<dir>/dist`). Default `<repo>/web-demo`. */
   webDemoDir?: string;
@@ -160,9 +160,22 @@ interface ConsoleFiles {
   reason?: string;
 }
 
+/** The newest modification time of the files under `paths` (0 when none exist). */
+function newestMtime(paths: string[]): number {
+  let newest = 0;
+  const visit = (path: string): void => {
+    if (!existsSync(path)) return;
+    const st = statSync(path);
+    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of paths) visit(p);
+  return newest;
+}
+
 /**
- * Finds the built console, building it with Vite's JS API first when `dist` is missing and the
- * Vite config is there.
+ * Finds the built console, building it with Vite's JS API first when `dist` is missing or older
+ * than its sources and the Vite config is there.
  */
 async function prepareConsole(
   dir: string,
@@ -171,7 +184,12 @@ async function prepareConsole(
 ): Promise<ConsoleFiles> {
   const dist = join(dir, 'dist');
   const built = (): boolean => existsSync(join(dist, 'index.html'));
-  if (built()) return { kind: 'built', root: await realpath(dist) };
+  // A build older than the console's or the SDK's sources would serve yesterday's console.
+  const stale = (): boolean =>
+    build &&
+    newestMtime([join(dir, 'src'), join(dir, 'index.html'), join(dir, '..', 'src')]) >
+      statSync(join(dist, 'index.html')).mtimeMs;
+  if (built() && !stale()) return { kind: 'built', root: await realpath(dist) };
   const configFile = join(dir, 'vite.config.ts');
   if (!existsSync(configFile)) {
     return {
@@ -180,7 +198,7 @@ async function prepareConsole(
     };
   }
   if (!build) return { kind: 'placeholder', reason: `${dist} is missing (--no-build)` };
-  log(`[console] ${dist} is missing: building the console with Vite...`);
+  log(`[console] ${built() ? `${dist} is older than its sources` : `${dist} is missing`}: building the console with Vite...`);
   try {
     const vite = await import('vite');
     await vite.build({ configFile, logLevel: 'warn' });
