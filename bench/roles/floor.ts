@@ -1,0 +1,261 @@
+/**
+ * The floor of the TCP benchmarks: the same topologies as the SDK's (asker -> hub -> responder,
+ * publisher -> hub -> subscribers) built from bare `node:net` processes that split frames by
+ * their header and relay them without parsing JSON. Each role runs in its own process:
+ *   node --import tsx bench/roles/floor.ts hub|responder|asker|publisher|subscriber <port> [n]
+ * The hub prints its port as a JSON line; the first byte a peer sends says what it is:
+ * 'R' responder, 'A' asker, 'P' publisher, 'S' subscriber. Frames from the asker go to the
+ * responder and back; frames from the publisher go to every subscriber, and what subscribers
+ * send goes to the publisher (their answers to its sync frames). The asker, publisher and
+ * subscribers take the same commands as bench/roles/sdk.ts and send the same bytes.
+ */
+import net from 'node:net';
+import {
+  BROADCAST_DATA,
+  BROADCAST_TOPIC,
+  ECHO_TOPIC,
+  REQUEST_DATA,
+  emit,
+  frameOf,
+  onCommands,
+  wireJson,
+} from '../lib/role-io.ts';
+
+const role = process.argv[2];
+const HEADER = 5;
+
+/** Calls `onFrame` for every whole frame in the stream; no JSON is parsed. */
+function frameSplitter(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  let pending: Buffer | null = null;
+  return (chunk) => {
+    let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    pending = null;
+    let at = 0;
+    while (buf.length - at >= HEADER) {
+      const len = buf.readUInt32LE(at);
+      if (buf.length - at < HEADER + len) break;
+      onFrame(buf.subarray(at, at + HEADER + len));
+      at += HEADER + len;
+    }
+    if (at < buf.length) pending = Buffer.from(buf.subarray(at));
+    buf = Buffer.alloc(0);
+  };
+}
+
+/** Writes frames sent in one tick with one syscall, as the SDK's transport does. */
+function batcher(socket: net.Socket): (frame: Buffer) => void {
+  let corked = false;
+  return (frame) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(frame);
+  };
+}
+
+if (role === 'hub') {
+  let responder: ((f: Buffer) => void) | null = null;
+  let asker: ((f: Buffer) => void) | null = null;
+  let publisher: ((f: Buffer) => void) | null = null;
+  const subscribers: Array<(f: Buffer) => void> = [];
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    const send = batcher(socket);
+    let kind = '';
+    const split = frameSplitter((frame) => {
+      if (kind === 'A') responder?.(frame);
+      else if (kind === 'R') asker?.(frame);
+      else if (kind === 'P') for (const s of subscribers) s(frame);
+      else if (kind === 'S') publisher?.(frame);
+    });
+    socket.on('data', (chunk) => {
+      if (kind === '') {
+        kind = String.fromCharCode(chunk[0]!);
+        if (kind === 'R') responder = send;
+        else if (kind === 'A') asker = send;
+        else if (kind === 'S') subscribers.push(send);
+        else if (kind === 'P') publisher = send;
+        chunk = chunk.subarray(1);
+        if (chunk.length === 0) return;
+      }
+      split(chunk);
+    });
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1', () => {
+    emit({ ready: true, port: (server.address() as net.AddressInfo).port });
+  });
+} else if (role === 'responder') {
+  const port = Number(process.argv[3]);
+  const socket = net.connect({ port, host: '127.0.0.1', noDelay: true }, () => {
+    socket.write('R');
+    emit({ ready: true });
+  });
+  const send = batcher(socket);
+  // Answers each frame with the same bytes marked as a Response, as a module would.
+  socket.on('data', frameSplitter((frame) => {
+    const reply = Buffer.from(frame);
+    reply[4] = 2;
+    send(reply);
+  }));
+  socket.on('error', () => process.exit(0));
+  socket.on('close', () => process.exit(0));
+} else if (role === 'asker' || role === 'publisher' || role === 'subscriber') {
+  peer(role, Number(process.argv[3]));
+} else {
+  console.error('usage: floor.ts hub|responder|asker|publisher|subscriber <port> [subscribers]');
+  process.exit(2);
+}
+
+/** Connects to the floor hub as `role`; resolves the socket and a frame sender once connected. */
+function peer(kind: string, port: number): void {
+  const socket = net.connect({ port, host: '127.0.0.1', noDelay: true }, () => {
+    socket.write(kind === 'asker' ? 'A' : kind === 'publisher' ? 'P' : 'S');
+    emit({ ready: true });
+  });
+  socket.on('error', () => process.exit(0));
+  socket.on('close', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+  const send = batcher(socket);
+  let onFrame: (frame: Buffer) => void = () => {};
+  socket.on('data', frameSplitter((frame) => onFrame(frame)));
+
+  if (kind === 'asker') {
+    // The bytes an SDK asker would send for the same request (the floor never parses them).
+    const request = frameOf(wireJson(1, ECHO_TOPIC, 1, REQUEST_DATA), 1);
+    let answered: (() => void) | null = null;
+    onFrame = () => answered?.();
+    const roundTrip = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        answered = resolve;
+        send(request);
+      });
+    onCommands(async (cmd) => {
+      if (cmd.cmd === 'seq') {
+        const warmup = typeof cmd.warmup === 'number' ? cmd.warmup : 500;
+        const n = typeof cmd.n === 'number' ? cmd.n : 5000;
+        for (let i = 0; i < warmup; i++) await roundTrip();
+        const lat = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          const t0 = performance.now();
+          await roundTrip();
+          lat[i] = (performance.now() - t0) * 1000;
+        }
+        lat.sort();
+        const at = (q: number): number => lat[Math.min(n - 1, Math.ceil(q * n) - 1)] as number;
+        let sum = 0;
+        for (const x of lat) sum += x;
+        emit({ seq: { n, p50: at(0.5), p99: at(0.99), mean: sum / n } });
+      } else if (cmd.cmd === 'pipe') {
+        const inflight = typeof cmd.inflight === 'number' ? cmd.inflight : 64;
+        const warmupMs = typeof cmd.warmupMs === 'number' ? cmd.warmupMs : 300;
+        const ms = typeof cmd.ms === 'number' ? cmd.ms : 2000;
+        let count = 0;
+        let all = 0;
+        let measuring = false;
+        let stop = false;
+        let outstanding = 0;
+        let drained: (() => void) | null = null;
+        onFrame = () => {
+          outstanding--;
+          all++;
+          if (measuring) count++;
+          if (!stop) {
+            outstanding++;
+            send(request);
+          } else if (outstanding === 0) drained?.();
+        };
+        for (let i = 0; i < inflight; i++) {
+          outstanding++;
+          send(request);
+        }
+        await new Promise((r) => setTimeout(r, warmupMs));
+        measuring = true;
+        const t0 = performance.now();
+        await new Promise((r) => setTimeout(r, ms));
+        measuring = false;
+        const elapsed = performance.now() - t0;
+        stop = true;
+        await new Promise<void>((resolve) => (drained = resolve));
+        onFrame = () => answered?.();
+        emit({ pipe: { count, all, ms: elapsed, rate: (count / elapsed) * 1000 } });
+      }
+    });
+  } else if (kind === 'subscriber') {
+    // Type 3 frames are counted; 1 (sync), 5 (start mark) and 6 (end mark) are answered, the
+    // end mark with the count since the start mark as its payload.
+    let count = 0;
+    let base = 0;
+    onFrame = (frame) => {
+      const type = frame[4];
+      if (type === 3) {
+        count++;
+        return;
+      }
+      if (type === 5) base = count;
+      send(frameOf(type === 6 ? String(count - base) : '0', type ?? 0));
+    };
+    onCommands(() => {});
+  } else {
+    const subscribers = Number(process.argv[4] ?? 10);
+    const broadcast = frameOf(wireJson(0, BROADCAST_TOPIC, 3, BROADCAST_DATA, true), 3);
+    const syncFrame = (type: number): Buffer => frameOf(wireJson(1, 'sync', type, null), type);
+    const sync1 = syncFrame(1);
+    // Answers per sync generation; a sync is done when every subscriber has answered it.
+    let answers = 0;
+    let counted = 0;
+    let waiter: { need: number; resolve: () => void } | null = null;
+    onFrame = (frame) => {
+      answers++;
+      if (frame[4] === 6) counted += Number(frame.subarray(5).toString());
+      if (waiter !== null && answers >= waiter.need) {
+        const w = waiter;
+        waiter = null;
+        w.resolve();
+      }
+    };
+    let syncs = 0;
+    /** Sends a sync frame; resolves when all subscribers answered it (and the ones before). */
+    const sync = (frame: Buffer): (() => Promise<void>) => {
+      send(frame);
+      const need = ++syncs * subscribers;
+      return () =>
+        answers >= need ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { need, resolve }));
+    };
+    let allSent = 0;
+    const runFor = async (ms: number, burst: number): Promise<number> => {
+      const end = performance.now() + ms;
+      let sent = 0;
+      let prev: (() => Promise<void>) | undefined;
+      while (performance.now() < end) {
+        for (let i = 0; i < burst; i++) send(broadcast);
+        sent += burst;
+        allSent += burst;
+        const s = sync(sync1);
+        if (prev !== undefined) await prev();
+        prev = s;
+      }
+      if (prev !== undefined) await prev();
+      return sent;
+    };
+    onCommands(async (cmd) => {
+      if (cmd.cmd !== 'fan') return;
+      const burst = typeof cmd.burst === 'number' ? cmd.burst : 200;
+      await runFor(typeof cmd.warmupMs === 'number' ? cmd.warmupMs : 300, burst);
+      await sync(syncFrame(5))();
+      counted = 0;
+      const t0 = performance.now();
+      const sent = await runFor(typeof cmd.ms === 'number' ? cmd.ms : 2000, burst);
+      await sync(syncFrame(6))();
+      const elapsed = performance.now() - t0;
+      emit({
+        fan: { sent, delivered: counted, all: allSent * subscribers, ms: elapsed, rate: (counted / elapsed) * 1000 },
+      });
+      allSent = 0;
+    });
+  }
+}
