@@ -37,6 +37,7 @@ import {
   isRequestType,
   parseRegistration,
   readLength,
+  sharedFrameFromJson,
   toIpcError,
   type InvalidMessageInfo,
 } from 'autocore-ipc';
@@ -61,6 +62,15 @@ export interface ConnectionContext {
 const EXCESS_GAP_MS = 250;
 /** How often a congested connection is checked. */
 const POLL_MS = 10;
+/** Bytes sent to a browser in one tick past which they leave early, once per tick (see write). */
+const EARLY_FLUSH_BYTES = 4 * 1024;
+
+/** The part of `ws`'s underlying socket the bridge corks. */
+interface WsSocket {
+  cork?: () => void;
+  uncork?: () => void;
+}
+
 /** Per-message log lines (forbidden, invalid) written per connection before they are only counted. */
 const MAX_MESSAGE_LOGS = 20;
 
@@ -167,6 +177,11 @@ export class BridgeConnection {
   private resumeTimer: ReturnType<typeof setInterval> | undefined;
 
   private alive = true;
+  /** The browser's socket is corked until the end of the tick (see corkTick). */
+  private corked = false;
+  /** Bytes sent to the browser in this tick, and whether its first few KiB already left. */
+  private tickBytes = 0;
+  private tickSplit = false;
   private messageLogs = 0;
   private messagesIn = 0;
   private messagesOut = 0;
@@ -395,7 +410,13 @@ export class BridgeConnection {
     try {
       // Re-encoded from the validated message, never passed through: the server parses exactly
       // what the bridge checked (no duplicate keys or other parser differentials).
-      frame = encodeFrame(msg, this.limits.upstreamMaxPayload);
+      // Shared-block frame: it goes to the TCP transport at once (no per-frame buffer to allocate).
+      frame = sharedFrameFromJson(
+        encodePayload(msg),
+        msg.messageType,
+        this.limits.upstreamMaxPayload,
+        msg.topic,
+      );
     } catch (e) {
       this.answer(infoOf(msg), `Invalid message: ${(e as Error).message}`);
       return;
@@ -616,7 +637,17 @@ export class BridgeConnection {
 
   private write(unit: string | Uint8Array): void {
     const size = sizeOf(unit);
+    if (!this.corked) this.corkTick();
     this.ws.send(unit);
+    this.tickBytes += size;
+    if (this.corked && !this.tickSplit && this.tickBytes >= EARLY_FLUSH_BYTES) {
+      // As the TCP transport does: the first few KiB of a tick leave at once, so the browser
+      // (and everything behind it) starts on them while the bridge goes on with the rest.
+      this.tickSplit = true;
+      const socket = (this.ws as unknown as { _socket?: WsSocket | null })._socket;
+      socket?.uncork?.();
+      socket?.cork?.();
+    }
     this.written += size;
     this.ends.push(this.written);
     this.messagesOut++;
@@ -624,6 +655,28 @@ export class BridgeConnection {
     m.messagesOut++;
     m.bytesOut += size;
   }
+
+  /**
+   * Holds the browser's socket corked until the end of this tick, so the messages sent in one
+   * tick leave in one write: `ws` writes every message on its own (a system call each, the
+   * bridge's largest cost with many requests in flight). `ws` corks around each frame itself;
+   * corks nest, so its frames wait for this one. `_socket` is `ws`'s own field (no public API
+   * for this); without it, messages simply go out one by one.
+   */
+  private corkTick(): void {
+    const socket = (this.ws as unknown as { _socket?: WsSocket | null })._socket;
+    if (typeof socket?.cork !== 'function') return;
+    socket.cork();
+    this.corked = true;
+    this.tickBytes = 0;
+    this.tickSplit = false;
+    process.nextTick(this.uncork);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    (this.ws as unknown as { _socket?: WsSocket | null })._socket?.uncork?.();
+  };
 
   private startFlushing(): void {
     if (this.flushTimer !== undefined) return;

@@ -13,7 +13,7 @@ import {
   decodeJson,
   decodePayload,
   encodePayload,
-  frameFromJson,
+  sharedFrameFromJson,
 } from './core/frame.ts';
 import { CommandMessage, DEFAULT_MAX_DEPTH, MessageType, expectsReply } from './core/message.ts';
 import type { Transport } from './transports/transport.ts';
@@ -114,7 +114,7 @@ export class MessageConnection {
       if (json.length > this.peerMaxPayload) this.checkTextSize(json, msg.topic);
       this.transport.send(json);
     } else {
-      this.transport.send(frameFromJson(json, msg.messageType, this.peerMaxPayload, msg.topic));
+      this.transport.send(sharedFrameFromJson(json, msg.messageType, this.peerMaxPayload, msg.topic));
     }
     this.lastSent = Date.now();
   }

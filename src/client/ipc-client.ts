@@ -480,6 +480,11 @@ function remoteError(response: CommandMessage): IpcError {
   return new IpcError(code, text, { response });
 }
 
+/** `request to press1.start`, for error texts (built only when an error needs it). */
+function describeCall(msg: CommandMessage): string {
+  return `${messageKind(msg)} ${msg.topic}`;
+}
+
 function messageKind(msg: CommandMessage): string {
   switch (msg.messageType) {
     case MessageType.Read:
@@ -531,6 +536,8 @@ interface Call {
   /** Counted against maxInflight and rejected with ERR_SHUTDOWN by close(). */
   user: boolean;
   timeoutMs: number;
+  /** A Response with success false rejects (ERR_REMOTE / ERR_MODULE_NOT_FOUND) instead of resolving. */
+  throwOnFailure: boolean;
   resolve(msg: CommandMessage): void;
   reject(err: IpcError): void;
   settled: boolean;
@@ -1341,11 +1348,13 @@ export class IpcClient {
     } catch (e) {
       return Promise.reject(e);
     }
-    const p = this.#call(make(), { user: true, timeoutMs, signal: options.signal });
-    if (options.throwOnFailure === false) return p;
-    return p.then((reply) => {
-      if (!reply.success) throw remoteError(reply);
-      return reply;
+    // A failed Response is turned into a rejection by #settle itself: a `.then` here would cost
+    // a second promise on every request.
+    return this.#call(make(), {
+      user: true,
+      timeoutMs,
+      signal: options.signal,
+      throwOnFailure: options.throwOnFailure !== false,
     });
   }
 
@@ -1355,13 +1364,20 @@ export class IpcClient {
    */
   #call(
     msg: CommandMessage,
-    opts: { user: boolean; timeoutMs: number; signal?: AbortSignal | undefined; link?: Link },
+    opts: {
+      user: boolean;
+      timeoutMs: number;
+      signal?: AbortSignal | undefined;
+      link?: Link;
+      throwOnFailure?: boolean;
+    },
   ): Promise<CommandMessage> {
     return new Promise<CommandMessage>((resolve, reject) => {
       const call: Call = {
         msg,
         user: opts.user,
         timeoutMs: opts.timeoutMs,
+        throwOnFailure: opts.throwOnFailure === true,
         resolve,
         reject,
         settled: false,
@@ -1371,18 +1387,17 @@ export class IpcClient {
         signal: opts.signal,
         onAbort: undefined,
       };
-      const what = `${messageKind(msg)} ${msg.topic}`;
       if (this.#closing && opts.user) {
-        this.#settle(call, new IpcError('ERR_SHUTDOWN', `${what}: the client is closed`));
+        this.#settle(call, new IpcError('ERR_SHUTDOWN', `${describeCall(msg)}: the client is closed`));
         return;
       }
       const signal = opts.signal;
       if (signal) {
         if (signal.aborted) {
-          this.#settle(call, abortError(signal, what));
+          this.#settle(call, abortError(signal, describeCall(msg)));
           return;
         }
-        call.onAbort = () => this.#settle(call, abortError(signal, what));
+        call.onAbort = () => this.#settle(call, abortError(signal, describeCall(msg)));
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
       if (opts.link) {
@@ -1398,7 +1413,7 @@ export class IpcClient {
       if (!buffer) {
         this.#settle(
           call,
-          new IpcError('ERR_CONNECTION', `${what}: not connected (${this.#state})`),
+          new IpcError('ERR_CONNECTION', `${describeCall(msg)}: not connected (${this.#state})`),
         );
         return;
       }
@@ -1407,7 +1422,7 @@ export class IpcClient {
           call,
           new IpcError(
             'ERR_BUFFER_FULL',
-            `${what}: offline buffer full (${buffer.maxMessages} requests)`,
+            `${describeCall(msg)}: offline buffer full (${buffer.maxMessages} requests)`,
           ),
         );
         return;
@@ -1420,7 +1435,7 @@ export class IpcClient {
             call,
             new IpcError(
               'ERR_TIMEOUT',
-              `${what}: not connected within the offline buffer's ttl of ${buffer.ttlMs} ms`,
+              `${describeCall(msg)}: not connected within the offline buffer's ttl of ${buffer.ttlMs} ms`,
             ),
           ),
         buffer.ttlMs,
@@ -1430,19 +1445,18 @@ export class IpcClient {
 
   /** Writes a call to `link` and starts its deadline. */
   #transmit(call: Call, link: Link): void {
-    const what = `${messageKind(call.msg)} ${call.msg.topic}`;
     if (call.user && this.#userInflight >= this.#o.maxInflight) {
       this.#settle(
         call,
         new IpcError(
           'ERR_TOO_MANY_INFLIGHT',
-          `${what}: ${this.#o.maxInflight} requests already in flight`,
+          `${describeCall(call.msg)}: ${this.#o.maxInflight} requests already in flight`,
         ),
       );
       return;
     }
     if (link.conn.isClosed || (link.phase as LinkPhase) === 'closed') {
-      this.#settle(call, new IpcError('ERR_CONNECTION', `${what}: not connected`));
+      this.#settle(call, new IpcError('ERR_CONNECTION', `${describeCall(call.msg)}: not connected`));
       return;
     }
     // Ids wrap after 2^32 - 1: never reuse one that is still waiting.
@@ -1463,7 +1477,7 @@ export class IpcClient {
           call,
           new IpcError(
             'ERR_TIMEOUT',
-            `Timeout: no response to ${what} within ${call.timeoutMs} ms`,
+            `Timeout: no response to ${describeCall(call.msg)} within ${call.timeoutMs} ms`,
           ),
         ),
       call.timeoutMs,
@@ -1482,6 +1496,7 @@ export class IpcClient {
       if (call.user) this.#userInflight--;
     }
     if (outcome instanceof IpcError) call.reject(outcome);
+    else if (call.throwOnFailure && !outcome.success) call.reject(remoteError(outcome));
     else call.resolve(outcome);
   }
 

@@ -3,7 +3,7 @@
  * the UTF-8 JSON of one CommandMessage.
  */
 import { IpcError } from './errors.ts';
-import { CommandMessage, DEFAULT_MAX_DEPTH, fromWire, isMessageType } from './message.ts';
+import { CommandMessage, DEFAULT_MAX_DEPTH, MessageType, fromWire, isMessageType } from './message.ts';
 
 /** Bytes in a frame header. */
 export const HEADER_SIZE = 5;
@@ -32,12 +32,130 @@ const scratch = new Uint8Array(HEADER_SIZE + SCRATCH_CHARS * 3);
  */
 export function encodePayload(msg: CommandMessage): string {
   try {
-    return JSON.stringify(msg);
+    return fastJson(msg) ?? JSON.stringify(msg);
   } catch (e) {
     throw new IpcError('ERR_SERIALIZATION', `cannot serialise message for ${msg.topic}: ${String(e)}`, {
       cause: e,
     });
   }
+}
+
+const toJSONOfCommandMessage = CommandMessage.prototype.toJSON;
+
+/**
+ * The JSON that `JSON.stringify(msg)` gives (same members, same order, same text), written by
+ * concatenation: no wire object is built and only `data` goes through JSON.stringify, which
+ * makes the codec's hottest call about a third cheaper. Undefined when a member is not of its
+ * declared type (or `toJSON` was replaced), so that the generic path decides what to write.
+ */
+function fastJson(msg: CommandMessage): string | undefined {
+  const { transactionId, timecode, topic, messageType, data, crc, success, errorMessage } = msg;
+  if (
+    typeof transactionId !== 'number' ||
+    !Number.isFinite(transactionId) ||
+    typeof timecode !== 'number' ||
+    !Number.isFinite(timecode) ||
+    typeof topic !== 'string' ||
+    typeof messageType !== 'number' ||
+    !Number.isFinite(messageType) ||
+    typeof crc !== 'number' ||
+    !Number.isFinite(crc) ||
+    typeof success !== 'boolean' ||
+    typeof errorMessage !== 'string' ||
+    msg.toJSON !== toJSONOfCommandMessage
+  ) {
+    return undefined;
+  }
+  // A member JSON.stringify would leave out (a function, a symbol) takes the generic path.
+  const dataJson = data === undefined || data === null ? 'null' : JSON.stringify(data);
+  if (dataJson === undefined) return undefined;
+  let control = '';
+  if (messageType === MessageType.Control) {
+    const ct = msg.controlType ?? 0;
+    if (typeof ct !== 'number' || !Number.isFinite(ct)) return undefined;
+    control = `,"control_type":${ct}`;
+  }
+  return (
+    `{"transaction_id":${transactionId},"timecode":${timecode},"topic":${JSON.stringify(topic)}` +
+    `,"message_type":${messageType},"data":${dataJson},"crc":${crc},"success":${success}` +
+    `,"error_message":${JSON.stringify(errorMessage)}${control}}`
+  );
+}
+
+/** `{"transaction_id":`, the start of every payload this package's encoder writes. */
+const TXID_PREFIX = encoder.encode('{"transaction_id":');
+/** `transaction_id`, searched for in the rest of a payload. */
+const TXID_NAME = encoder.encode('transaction_id');
+/** Offset of the `_` in `transaction_id`. */
+const TXID_UNDERSCORE = 'transaction'.length;
+const BACKSLASH = 0x5c;
+const UNDERSCORE = 0x5f;
+const LOWER_U = 0x75;
+const COMMA = 0x2c;
+const DIGIT_0 = 0x30;
+
+/**
+ * A copy of `frame` whose payload carries `transactionId` instead of its own, made without
+ * parsing the JSON, or undefined when that cannot be done safely (the caller re-encodes then).
+ * A small copy is a view into memory shared with other frames (as {@link sharedFrameFromJson}),
+ * meant to be handed to a transport at once.
+ *
+ * It applies only to a payload that starts with `{"transaction_id":<digits>,` (the shape this
+ * package's encoder writes) and in which no other member can also be read as `transaction_id`:
+ * the name appears nowhere else and no `\u` escape appears at all (an escaped duplicate key would
+ * need one). JSON.parse keeps the LAST of duplicate keys, so without that check a payload with a
+ * second `transaction_id` would keep its old id after the patch.
+ *
+ * @example
+ * ```ts
+ * const frame = encodeFrame(new CommandMessage({ transactionId: 7, topic: 'b.echo', messageType: MessageType.Request }));
+ * const out = withTransactionId(frame, 1234)!;
+ * decodePayload(out[4]!, out.subarray(HEADER_SIZE)).transactionId; // 1234
+ * ```
+ */
+export function withTransactionId(frame: Uint8Array, transactionId: number): Uint8Array | undefined {
+  const n = frame.length;
+  let at = HEADER_SIZE;
+  if (n < at + TXID_PREFIX.length + 2) return undefined;
+  for (let i = 0; i < TXID_PREFIX.length; i++) {
+    if (frame[at + i] !== TXID_PREFIX[i]) return undefined;
+  }
+  at += TXID_PREFIX.length;
+  const digitsStart = at;
+  while (at < n && at - digitsStart <= 10) {
+    const b = frame[at]!;
+    if (b < DIGIT_0 || b > DIGIT_0 + 9) break;
+    at++;
+  }
+  if (at === digitsStart || at - digitsStart > 10 || frame[at] !== COMMA) return undefined;
+  const rest = at;
+  // Native indexOf scans: a JS loop over every byte would cost as much as the re-encoding saved.
+  if (frame.indexOf(BACKSLASH, rest) >= 0 && hasUnicodeEscape(frame, rest)) return undefined;
+  for (let u = frame.indexOf(UNDERSCORE, rest); u >= 0; u = frame.indexOf(UNDERSCORE, u + 1)) {
+    if (startsWith(frame, u - TXID_UNDERSCORE, TXID_NAME)) return undefined;
+  }
+  const id = String(transactionId >>> 0);
+  const size = n - (rest - digitsStart) + id.length;
+  const out = size > BLOCK_MAX_FRAME ? new Uint8Array(size) : commit(reserve(size), size);
+  out.set(frame.subarray(0, digitsStart));
+  for (let i = 0; i < id.length; i++) out[digitsStart + i] = id.charCodeAt(i);
+  out.set(frame.subarray(rest), digitsStart + id.length);
+  writeHeader(out, out.length - HEADER_SIZE, frame[4]!);
+  return out;
+}
+
+function startsWith(bytes: Uint8Array, at: number, word: Uint8Array): boolean {
+  if (at < 0 || at + word.length > bytes.length) return false;
+  for (let i = 0; i < word.length; i++) if (bytes[at + i] !== word[i]) return false;
+  return true;
+}
+
+/** True when a `\u` escape appears from `from` on (an escaped backslash is skipped, not read as one). */
+function hasUnicodeEscape(bytes: Uint8Array, from: number): boolean {
+  for (let i = bytes.indexOf(BACKSLASH, from); i >= 0; i = bytes.indexOf(BACKSLASH, i + 2)) {
+    if (bytes[i + 1] === LOWER_U) return true;
+  }
+  return false;
 }
 
 /**
@@ -82,6 +200,54 @@ export function frameFromJson(
     }
   }
   if (length > maxPayload) throw tooLarge(length, maxPayload, topic);
+  writeHeader(frame, length, type);
+  return frame;
+}
+
+// Frames handed straight to a transport are carved out of shared blocks: `new Uint8Array(n)`
+// costs about a microsecond for a small n (an off-heap backing store each time), several times
+// the encoding of a small message, while a view into a block costs tens of nanoseconds. A block
+// is never written twice: once full, the next one is allocated and the old one lives only as long
+// as the frames that view it (until the socket has written them). Node's Buffer pool works alike.
+const BLOCK_SIZE = 64 * 1024;
+/** Frames whose worst-case size is above this get their own memory. */
+const BLOCK_MAX_FRAME = BLOCK_SIZE / 8;
+let block = new Uint8Array(BLOCK_SIZE);
+let blockUsed = 0;
+
+/** Reserves up to `size` bytes at the end of the current block; returns the offset. */
+function reserve(size: number): number {
+  if (blockUsed + size > BLOCK_SIZE) {
+    block = new Uint8Array(BLOCK_SIZE);
+    blockUsed = 0;
+  }
+  return blockUsed;
+}
+
+/** Marks `size` bytes from `at` as used (rounded up to 8, so every frame starts aligned). */
+function commit(at: number, size: number): Uint8Array {
+  blockUsed = (at + size + 7) & ~7;
+  return block.subarray(at, at + size);
+}
+
+/**
+ * @internal Like {@link frameFromJson}, but a small frame is a view into a block of memory it
+ * shares with other frames (each frame's bytes are its own and never reused). For frames that
+ * are handed to a transport at once; code that keeps or transfers `frame.buffer` must use
+ * {@link encodeFrame} / {@link frameFromJson}, whose frames own their buffer.
+ */
+export function sharedFrameFromJson(
+  json: string,
+  type: number,
+  maxPayload = DEFAULT_MAX_PAYLOAD,
+  topic = '',
+): Uint8Array {
+  const worst = HEADER_SIZE + json.length * 3;
+  if (worst > BLOCK_MAX_FRAME) return frameFromJson(json, type, maxPayload, topic);
+  const at = reserve(worst);
+  const length = encoder.encodeInto(json, block.subarray(at + HEADER_SIZE, at + worst)).written;
+  if (length > maxPayload) throw tooLarge(length, maxPayload, topic);
+  const frame = commit(at, HEADER_SIZE + length);
   writeHeader(frame, length, type);
   return frame;
 }

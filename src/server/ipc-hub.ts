@@ -7,7 +7,12 @@
  */
 import mittImport, { type Emitter, type Handler, type WildcardHandler } from 'mitt';
 import { IpcError } from '../core/errors.ts';
-import { DEFAULT_MAX_PAYLOAD, PRE_REGISTRATION_MAX_PAYLOAD, encodeFrame } from '../core/frame.ts';
+import {
+  DEFAULT_MAX_PAYLOAD,
+  PRE_REGISTRATION_MAX_PAYLOAD,
+  encodeFrame,
+  withTransactionId,
+} from '../core/frame.ts';
 import {
   CommandMessage,
   ControlType,
@@ -441,10 +446,10 @@ export class IpcHub {
         case MessageType.Request:
         case MessageType.Read:
         case MessageType.Write:
-          this.route(peer, msg);
+          this.route(peer, msg, frame);
           return;
         case MessageType.Response:
-          this.onResponse(peer, msg);
+          this.onResponse(peer, msg, frame);
           return;
         case MessageType.Broadcast:
           this.broadcast(peer, msg, frame);
@@ -663,7 +668,7 @@ export class IpcHub {
       }
       const request = p.msg as CommandMessage;
       p.msg = undefined;
-      this.forward(p, request);
+      this.forward(p, request, undefined);
     }
   }
 
@@ -694,7 +699,8 @@ export class IpcHub {
   // ---------------------------------------------------------------------------------------------
   // Routing
 
-  private route(asker: Peer, msg: CommandMessage): void {
+  /** `frame` is the request as received (TCP), forwarded with only its transaction id changed. */
+  private route(asker: Peer, msg: CommandMessage, frame: Uint8Array | undefined): void {
     const askerTxid = msg.transactionId;
     if (askerTxid === 0) {
       this.dropUnanswerable(asker, msg);
@@ -730,21 +736,20 @@ export class IpcHub {
     asker.inflight++;
     this.deadlines.push(p);
     if (target.state === READY) {
-      this.forward(p, msg);
+      this.forward(p, msg, frame);
     } else {
+      // Held without its frame: a view of the socket's chunk would pin the whole chunk.
       p.msg = msg;
       target.held.push(p);
     }
   }
 
-  private forward(p: Pending, msg: CommandMessage): void {
+  private forward(p: Pending, msg: CommandMessage, frame: Uint8Array | undefined): void {
     const target = p.target;
     const hubTxid = this.allocTxid(target);
-    msg.transactionId = hubTxid;
     try {
-      target.conn.send(msg);
+      this.sendWithTxid(target, msg, frame, hubTxid);
     } catch (e) {
-      msg.transactionId = p.askerTxid;
       this.settle(p);
       this.reply(p.asker, msg.intoErrorResponse(sendFailure(e)));
       return;
@@ -753,7 +758,7 @@ export class IpcHub {
     target.pending.set(hubTxid, p);
   }
 
-  private onResponse(peer: Peer, msg: CommandMessage): void {
+  private onResponse(peer: Peer, msg: CommandMessage, frame: Uint8Array | undefined): void {
     const txid = msg.transactionId;
     const p = peer.pending.get(txid);
     if (p === undefined) {
@@ -774,9 +779,8 @@ export class IpcHub {
     this.settle(p);
     const asker = p.asker;
     if (!asker.reachable) return;
-    msg.transactionId = p.askerTxid;
     try {
-      asker.conn.send(msg);
+      this.sendWithTxid(asker, msg, frame, p.askerTxid);
     } catch (e) {
       this.sendFailure(asker, p.askerTxid, p.topic, sendFailure(e));
     }
@@ -1051,6 +1055,32 @@ export class IpcHub {
     } while (peer.pending.has(id) || id === peer.initTxid || id === peer.finalizeTxid);
     peer.lastTxid = id;
     return id;
+  }
+
+  /**
+   * Sends a routed message with the transaction id the receiver knows it by. The received frame
+   * goes on as it is with only the id rewritten in its bytes (no JSON re-encoding), when its
+   * payload allows that safely (see `withTransactionId`); otherwise it is re-encoded. Throws
+   * what `send` throws (too large for the receiver, not serialisable).
+   */
+  private sendWithTxid(
+    peer: Peer,
+    msg: CommandMessage,
+    frame: Uint8Array | undefined,
+    transactionId: number,
+  ): void {
+    const patched = frame === undefined ? undefined : withTransactionId(frame, transactionId);
+    if (patched !== undefined) {
+      peer.conn.sendFrame(patched);
+      return;
+    }
+    const own = msg.transactionId;
+    msg.transactionId = transactionId;
+    try {
+      peer.conn.send(msg);
+    } finally {
+      msg.transactionId = own;
+    }
   }
 
   /** Sends a message the hub made; a failure is reported, never thrown. */

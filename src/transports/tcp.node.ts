@@ -13,6 +13,11 @@ import {
   type TransportOptions,
 } from './transport.ts';
 
+/** Bytes sent in one tick past which they are written at once rather than at the tick's end. */
+const TICK_FLUSH_BYTES = 64 * 1024;
+/** Bytes sent in one tick past which they leave early, once per tick (see `send`). */
+const EARLY_FLUSH_BYTES = 4 * 1024;
+
 /** Options of {@link connectTcp}. */
 export interface TcpConnectOptions extends TransportOptions {
   /** Abort the connection attempt. */
@@ -25,7 +30,7 @@ export interface TcpConnectOptions extends TransportOptions {
 
 /**
  * A {@link Transport} over one `net.Socket`. Nagle is off; units sent in the same tick are
- * written together (cork/uncork); when the socket is full, further units wait in this
+ * written together, as one chunk; when the socket is full, further units wait in this
  * transport's own queue until `drain`, and a peer that lets that queue grow past
  * `maxQueuedBytes`, or takes nothing for `drainTimeoutMs`, is closed as a slow consumer.
  *
@@ -45,7 +50,11 @@ export class TcpTransport implements Transport {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private waitingDrain = false;
-  private corked = false;
+  /** Units sent in this tick, written together at its end (see send). */
+  private tick: Uint8Array[] = [];
+  private tickBytes = 0;
+  /** This tick has already written its first few KiB early (see send). */
+  private tickSplit = false;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private closing = false;
   private resolveClosed!: (e: IpcError | undefined) => void;
@@ -73,7 +82,7 @@ export class TcpTransport implements Transport {
   }
 
   get bufferedAmount(): number {
-    return this.pendingBytes + this.socket.writableLength;
+    return this.tickBytes + this.pendingBytes + this.socket.writableLength;
   }
 
   get isClosed(): boolean {
@@ -84,22 +93,62 @@ export class TcpTransport implements Transport {
     if (this.closing) return;
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.waitingDrain) {
-      this.pending.push(bytes);
-      this.pendingBytes += bytes.length;
-      if (this.bufferedAmount > this.maxQueuedBytes) this.slowConsumer('queue over the limit');
+      this.queue(bytes);
       return;
     }
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => this.uncork());
+    if (this.tick.length === 0) process.nextTick(this.endTick);
+    this.tick.push(bytes);
+    this.tickBytes += bytes.length;
+    if (this.tickBytes >= TICK_FLUSH_BYTES) {
+      // A tick that sends a lot goes out now, so the socket's back-pressure (and the
+      // slow-consumer limit) applies to it as it would unit by unit.
+      this.flushTick();
+    } else if (!this.tickSplit && this.tickBytes >= EARLY_FLUSH_BYTES) {
+      // Once per tick, the first few KiB leave at once: the peer starts on them while this
+      // process goes on with the rest. Without it, a batch of pipelined requests crosses every
+      // process as one block, so only one process works at a time.
+      this.tickSplit = true;
+      this.flushTick();
     }
-    if (!this.socket.write(bytes)) this.startWaiting();
   }
 
-  private uncork(): void {
-    this.corked = false;
-    this.socket.uncork();
+  /** End of a tick: what it sent goes out. Made once (a closure per tick would be an allocation). */
+  private readonly endTick = (): void => {
+    this.tickSplit = false;
+    this.flushTick();
+  };
+
+  /**
+   * Writes the units of this tick as ONE chunk (copied together when there are several): one
+   * socket.write per tick instead of one per unit, each of which costs a trip through Node's
+   * stream machinery (the cork/uncork this replaces still paid that per unit).
+   */
+  private flushTick(): void {
+    const units = this.tick;
+    if (units.length === 0) return;
+    const bytes = this.tickBytes;
+    this.tick = [];
+    this.tickBytes = 0;
+    if (this.socket.destroyed) return;
+    const chunk = units.length === 1 ? (units[0] as Uint8Array) : Buffer.concat(units, bytes);
+    if (this.waitingDrain) {
+      this.queue(chunk);
+      return;
+    }
+    if (!this.socket.write(chunk)) this.startWaiting();
+  }
+
+  /**
+   * Queues a unit until `drain`. A small view into a larger buffer (a frame carved from a shared
+   * block, a broadcast relayed as a view of the socket chunk it came in) is copied first: queued
+   * for a slow peer, each such view would keep its whole block alive, tens of KiB for a few
+   * hundred bytes.
+   */
+  private queue(bytes: Uint8Array): void {
+    const owned = bytes.byteLength * 2 >= bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+    this.pending.push(owned);
+    this.pendingBytes += owned.length;
+    if (this.bufferedAmount > this.maxQueuedBytes) this.slowConsumer('queue over the limit');
   }
 
   private startWaiting(): void {
@@ -155,6 +204,7 @@ export class TcpTransport implements Transport {
 
   end(): Promise<void> {
     if (!this.closing) {
+      this.flushTick();
       this.closing = true;
       if (this.pending.length === 0) this.socket.end();
       else {
@@ -174,6 +224,8 @@ export class TcpTransport implements Transport {
     this.closing = true;
     this.pending = [];
     this.pendingBytes = 0;
+    this.tick = [];
+    this.tickBytes = 0;
     this.socket.destroy();
   }
 
