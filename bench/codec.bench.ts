@@ -16,6 +16,7 @@ import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { encodeFrame } from '../src/core/frame.ts';
 import { FrameDecoder } from '../src/core/frame-decoder.ts';
 import { CommandMessage, MessageType } from '../src/core/message.ts';
+import { prng } from './lib/prng.ts';
 
 const ROUNDS = 9;
 const ROUND_MS = 100;
@@ -25,18 +26,6 @@ const TARGET_RATIO = 0.85;
 // ------------------------------------------------------------------------------------------
 // The three messages
 // ------------------------------------------------------------------------------------------
-
-/** Deterministic PRNG (mulberry32) so every run encodes the same values. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function smallRequest(): CommandMessage {
   return new CommandMessage({

@@ -18,6 +18,7 @@ import {
 } from '../src/core/topic-pattern.ts';
 import { TopicRouter } from '../src/core/topic-router.ts';
 import { TopicTrie } from '../src/core/topic-trie.ts';
+import { prng } from './lib/prng.ts';
 
 const RUNS = 25;
 const RUN_MS = 60;
@@ -44,18 +45,6 @@ function routes(count: number): string[] {
   const out: string[] = [];
   for (let i = 0; out.length < count; i++) out.push(...patternsFor(i));
   return out.slice(0, count);
-}
-
-/** Deterministic PRNG (mulberry32) so every run sees the same topics. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Topics over the controllers present: hits of every kind and some misses. */

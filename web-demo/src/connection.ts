@@ -13,6 +13,7 @@ import type {
   WorkerCommand,
   WorkerEvent,
 } from './protocol.ts';
+import { initialStatus } from './protocol.ts';
 
 type Listener<T> = (value: T) => void;
 
@@ -34,17 +35,7 @@ type CommandWithoutId = WorkerCommand extends infer C
  */
 export class Connection {
   readonly log = new MessageLog();
-  status: ConnectionStatus = {
-    phase: 'idle',
-    attempt: 0,
-    delayMs: undefined,
-    lastError: undefined,
-    lastErrorAt: undefined,
-    url: undefined,
-    name: undefined,
-    served: 0,
-    subscriptions: [],
-  };
+  status: ConnectionStatus = initialStatus();
   /** The settings of the last connect (the worker never sends the token back). */
   settings: ConnectSettings | undefined;
   readonly #worker: Worker;

@@ -16,6 +16,7 @@ import type {
   WorkerCommand,
   WorkerEvent,
 } from './protocol.ts';
+import { initialStatus } from './protocol.ts';
 import { parseUnit, tappedWebSocketConnector, utf8Length, type TapSink } from './tap.ts';
 
 interface WorkerScope {
@@ -139,17 +140,7 @@ class Batcher implements TapSink {
 class WorkerSession {
   readonly batch = new Batcher();
   client: IpcClient | undefined;
-  readonly status: ConnectionStatus = {
-    phase: 'idle',
-    attempt: 0,
-    delayMs: undefined,
-    lastError: undefined,
-    lastErrorAt: undefined,
-    url: undefined,
-    name: undefined,
-    served: 0,
-    subscriptions: [],
-  };
+  readonly status: ConnectionStatus = initialStatus();
   /** Patterns wanted (kept across connections) and their live subscription, if any. */
   readonly #patterns = new Map<string, Subscription | undefined>();
   #abort: AbortController | undefined;

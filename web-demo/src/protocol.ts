@@ -31,6 +31,21 @@ export interface ConnectionStatus {
   subscriptions: { pattern: string; active: boolean }[];
 }
 
+/** The state before the first connect. */
+export function initialStatus(): ConnectionStatus {
+  return {
+    phase: 'idle',
+    attempt: 0,
+    delayMs: undefined,
+    lastError: undefined,
+    lastErrorAt: undefined,
+    url: undefined,
+    name: undefined,
+    served: 0,
+    subscriptions: [],
+  };
+}
+
 /** A Response as the page sees it. */
 export interface CallReply {
   success: boolean;
