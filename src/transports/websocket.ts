@@ -83,6 +83,7 @@ export class WebSocketTransport implements Transport {
   private readonly inbound = new InboundQueue<Uint8Array | string>();
   private readonly maxQueuedBytes: number;
   private closing = false;
+  private corked = false;
   private closeError: IpcError | undefined;
   private resolveClosed!: (e: IpcError | undefined) => void;
 
@@ -127,6 +128,7 @@ export class WebSocketTransport implements Transport {
 
   send(data: Uint8Array | string): void {
     if (this.isClosed) return;
+    this.batchWrites();
     this.ws.send(data);
     if (this.ws.bufferedAmount > this.maxQueuedBytes) {
       this.close(
@@ -136,6 +138,23 @@ export class WebSocketTransport implements Transport {
         ),
       );
     }
+  }
+
+  /**
+   * Node's `ws` writes every message with its own system call; corking its socket until the
+   * end of the current job sends the messages of one burst (e.g. pipelined requests) together.
+   * Browsers batch by themselves and have no such socket, so this does nothing there.
+   */
+  private batchWrites(): void {
+    if (this.corked) return;
+    const socket = (this.ws as { _socket?: { cork?: () => void; uncork?: () => void } })._socket;
+    if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return;
+    this.corked = true;
+    socket.cork();
+    queueMicrotask(() => {
+      this.corked = false;
+      socket.uncork?.();
+    });
   }
 
   end(): Promise<void> {
