@@ -47,6 +47,11 @@ function newBucket<V>(pattern: TopicPattern, value: V, seq: number): Bucket<V> {
 }
 
 /** The params of a bucket's pattern for topic segments it matches (null prototype). */
+/** Most topics whose `best` result a trie remembers. */
+const BEST_CACHE_SIZE = 8192;
+/** Longest topic whose `best` result is remembered. */
+const BEST_CACHE_TOPIC_LENGTH = 256;
+
 function paramsOf<V>(bucket: Bucket<V>, segs: readonly string[]): TopicParams {
   const params = Object.create(null) as TopicParams;
   const captures = bucket.captures;
@@ -141,6 +146,7 @@ class TrieNode<V> {
  */
 export interface TrieMatch<V> {
   readonly value: V;
+  /** Frozen when the trie caches results: `best` then hands the same object to every caller of a topic. */
   readonly params: TopicParams;
   readonly pattern: TopicPattern;
 }
@@ -277,7 +283,26 @@ export class TopicTrie<V> {
   /** pattern source -> bucket, in order of first registration. */
   readonly #buckets = new Map<string, Bucket<V>>();
   readonly #scratch: Scratch<V> = { nodes: [], nums: [] };
+  /**
+   * Results of `best` by topic (null: no match). Real traffic repeats its topics, so most
+   * lookups become one Map.get; any add or remove empties it, and it is emptied when full.
+   */
+  readonly #bestCache = new Map<string, TrieMatch<V> | null>();
+  readonly #cacheSize: number;
   #seq = 0;
+
+  /**
+   * @param options.cacheSize How many topics' `best` results to remember (0 turns the cache
+   * off). Default 8192.
+   *
+   * @example
+   * ```ts
+   * const trie = new TopicTrie<string>({ cacheSize: 0 });
+   * ```
+   */
+  constructor(options: { cacheSize?: number } = {}) {
+    this.#cacheSize = options.cacheSize ?? BEST_CACHE_SIZE;
+  }
   #size = 0;
 
   /**
@@ -304,6 +329,7 @@ export class TopicTrie<V> {
    * ```
    */
   add(pattern: string | TopicPattern, value: V): TopicPattern {
+    if (this.#bestCache.size > 0) this.#bestCache.clear();
     const source = typeof pattern === 'string' ? pattern : pattern.source;
     const existing = this.#buckets.get(source);
     if (existing !== undefined) {
@@ -348,6 +374,7 @@ export class TopicTrie<V> {
    * ```
    */
   remove(pattern: string | TopicPattern, value: V): boolean {
+    if (this.#bestCache.size > 0) this.#bestCache.clear();
     const source = typeof pattern === 'string' ? pattern : pattern.source;
     const bucket = this.#buckets.get(source);
     if (bucket === undefined || !bucket.values.delete(value)) return false;
@@ -453,6 +480,7 @@ export class TopicTrie<V> {
     root.exact = undefined;
     root.rest = undefined;
     this.#buckets.clear();
+    this.#bestCache.clear();
     this.#size = 0;
   }
 
@@ -471,16 +499,25 @@ export class TopicTrie<V> {
    * ```
    */
   best(topic: string): TrieMatch<V> | undefined {
+    const cached = this.#bestCache.get(topic);
+    if (cached !== undefined) return cached ?? undefined;
     const segs = splitTopic(topic);
     if (segs === undefined) return undefined;
     const bucket = findBest(this.#root, segs, this.#scratch);
     trimScratch(this.#scratch);
-    if (bucket === undefined) return undefined;
-    return {
-      value: bucket.headValue,
-      params: paramsOf(bucket, segs),
-      pattern: bucket.pattern,
-    };
+    if (bucket === undefined && this.#cacheSize === 0) return undefined;
+    const found: TrieMatch<V> | null =
+      bucket === undefined
+        ? null
+        : { value: bucket.headValue, params: paramsOf(bucket, segs), pattern: bucket.pattern };
+    // Long topics are not kept: a peer sending huge unique topics must not grow memory.
+    if (this.#cacheSize > 0 && topic.length <= BEST_CACHE_TOPIC_LENGTH) {
+      // Every caller of this topic gets the same object from now on, so it must not change.
+      if (found !== null) Object.freeze(Object.freeze(found).params);
+      if (this.#bestCache.size >= this.#cacheSize) this.#bestCache.clear();
+      this.#bestCache.set(topic, found);
+    }
+    return found ?? undefined;
   }
 
   /**

@@ -452,3 +452,47 @@ describe('TopicTrie', () => {
     });
   });
 });
+
+describe('TopicTrie result cache', () => {
+  it('answers a repeated topic with the same frozen result', () => {
+    const trie = new TopicTrie<string>();
+    trie.add('a.{x}.c', 'cap');
+    const first = trie.best('a.b.c');
+    expect(trie.best('a.b.c')).toBe(first);
+    expect(Object.isFrozen(first?.params)).toBe(true);
+    expect(first?.params.x).toBe('b');
+  });
+
+  it('forgets cached results when a better route is added', () => {
+    const trie = new TopicTrie<string>();
+    trie.add('a.>', 'rest');
+    expect(trie.best('a.b.c')?.value).toBe('rest');
+    trie.add('a.b.c', 'literal');
+    expect(trie.best('a.b.c')?.value).toBe('literal');
+  });
+
+  it('forgets cached results, misses included, on remove and clear', () => {
+    const trie = new TopicTrie<string>();
+    expect(trie.best('a.b')).toBeUndefined();
+    trie.add('a.*', 'w');
+    expect(trie.best('a.b')?.value).toBe('w');
+    trie.remove('a.*', 'w');
+    expect(trie.best('a.b')).toBeUndefined();
+    trie.add('a.*', 'w2');
+    expect(trie.best('a.b')?.value).toBe('w2');
+    trie.clear();
+    expect(trie.best('a.b')).toBeUndefined();
+  });
+
+  it('matches the same with the cache off', () => {
+    const cached = new TopicTrie<number>();
+    const cold = new TopicTrie<number>({ cacheSize: 0 });
+    ['p.axis.{n}.pos', 'p.*.3.pos', 'p.>'].forEach((p, i) => {
+      cached.add(p, i);
+      cold.add(p, i);
+    });
+    for (const t of ['p.axis.3.pos', 'p.x.3.pos', 'p.q', 'p.axis.3.pos']) {
+      expect(cold.best(t)?.value).toBe(cached.best(t)?.value);
+    }
+  });
+});
