@@ -1,22 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEADER_SIZE } from '../../src/core/frame.ts';
 import { CommandMessage, MessageType } from '../../src/core/message.ts';
 import { TestBed } from '../support/raw-peer.ts';
+import { frameOf } from '../support/hand-frames.ts';
 
 const bed = new TestBed();
 afterEach(() => bed.dispose());
 
 const text = new TextEncoder();
 
-/** A frame around `json`, built by hand (any member order, duplicate keys allowed). */
-function frameOf(json: string, type: number): Uint8Array {
-  const payload = text.encode(json);
-  const frame = new Uint8Array(HEADER_SIZE + payload.length);
-  new DataView(frame.buffer).setUint32(0, payload.length, true);
-  frame[4] = type;
-  frame.set(payload, HEADER_SIZE);
-  return frame;
-}
 
 const isRequest = (m: CommandMessage): boolean => m.messageType === MessageType.Request;
 

@@ -9,20 +9,12 @@ import {
   MessageType,
   type CommandMessageWire,
 } from '../../../src/core/message.ts';
+import { ascii } from '../../support/hand-frames.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-function ascii(text: string): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) throw new Error(`ascii(): non-ASCII character at ${i}`);
-    out.push(c);
-  }
-  return out;
-}
 
 /** Header for `length` payload bytes of type `type`, written by hand (LE u32 + type byte). */
 function header(length: number, type: number): number[] {

@@ -10,18 +10,9 @@ import {
   withTransactionId,
 } from '../../../src/core/frame.ts';
 import { CommandMessage, ControlType, MessageType } from '../../../src/core/message.ts';
+import { frameOf } from '../../support/hand-frames.ts';
 
-const text = new TextEncoder();
 
-/** A frame around `json` with header type `type`, built without the codec under test. */
-function frameOf(json: string, type: number): Uint8Array {
-  const payload = text.encode(json);
-  const frame = new Uint8Array(HEADER_SIZE + payload.length);
-  new DataView(frame.buffer).setUint32(0, payload.length, true);
-  frame[4] = type;
-  frame.set(payload, HEADER_SIZE);
-  return frame;
-}
 
 function payloadText(frame: Uint8Array): string {
   return new TextDecoder().decode(frame.subarray(HEADER_SIZE));

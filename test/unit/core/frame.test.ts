@@ -15,21 +15,12 @@ import {
 } from '../../../src/core/frame.ts';
 import { FrameDecoder } from '../../../src/core/frame-decoder.ts';
 import { CommandMessage, ControlType, MessageType } from '../../../src/core/message.ts';
+import { ascii } from '../../support/hand-frames.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers that build bytes WITHOUT the codec under test.
 // ---------------------------------------------------------------------------------------------
 
-/** The bytes of an ASCII-only string, one byte per character (refuses anything else). */
-function ascii(text: string): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) throw new Error(`ascii(): non-ASCII character at ${i}`);
-    out.push(c);
-  }
-  return out;
-}
 
 function bytes(...parts: Array<number[] | string>): Uint8Array {
   const flat: number[] = [];
