@@ -10,6 +10,7 @@ import { browserCommands } from './test/browser-setup/commands.ts';
  *   unit        Node   test/unit/**, test/conformance/**
  *   integration Node   test/integration/** (real sockets; 30 s timeout, at most 2 files at once,
  *                      runs after the other two projects: sequence.groupOrder 1)
+ *   reliability Node   test/reliability/** (one file at a time, last: groupOrder 3)
  *   browser     Chromium (vitest browser mode + playwright) test/unit/core/** + test/browser/**
  *               (its globalSetup, test/browser-setup/, runs a real IpcServer + bridge in Node)
  *
@@ -146,6 +147,23 @@ export default defineConfig({
           hookTimeout: 120_000,
           maxWorkers: 1,
           sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        // Faults, floods and hostile input (test/reliability): one file at a time, after
+        // everything else, since its figures (RSS, file descriptors, latency under attack) must
+        // not share the machine with other tests. RELIABILITY_MODE=long for the long version.
+        extends: true,
+        resolve: { alias: nodeAliases },
+        test: {
+          name: 'reliability',
+          environment: 'node',
+          include: ['test/reliability/**/*.test.ts'],
+          globalSetup: ['test/reliability/support/global-setup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          maxWorkers: 1,
+          sequence: { groupOrder: 3 },
         },
       },
     ],
