@@ -6,10 +6,13 @@
  *   node --conditions=source --import tsx test/reliability/support/stack-main.ts '<json config>'
  *
  * Prints JSON lines on stdout: `{"ready":true,"port":..,"bridgePort":..}` once listening, then
- * one answer per command read from stdin (`{"cmd":"stats"}`, `{"cmd":"gc"}`). Server events go
- * out as `{"event":...}` lines. Exits when stdin closes.
+ * one answer per command read from stdin (`{"cmd":"stats"}`, `{"cmd":"gc"}`; `"reset":true` starts
+ * a new event-loop delay window after answering). Server events go out as `{"event":...}` lines.
+ * An uncaught exception or unhandled rejection is reported as an `{"uncaught":...}` line before
+ * Node's default handling (which ends the process) runs. Exits when stdin closes.
  */
 import { readdirSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { IpcServer, type IpcServerOptions } from '../../../src/node.ts';
 import { createBridge, type Bridge, type BridgeOptions } from '../../../bridge/index.ts';
 
@@ -19,12 +22,42 @@ interface StackConfig {
   bridge?: BridgeOptions;
   /** Server events to report as `{"event"}` lines (names of ServerEvents keys). */
   events?: string[];
+  /**
+   * Relay the bridge to this `host:port` instead of this process's own server, so a bridge can
+   * run in a process of its own (as `npm run bridge` does) and be measured apart from the server.
+   */
+  bridgeUpstream?: string;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as StackConfig;
 const out = (line: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 };
+
+// Observed, not handled: the monitor runs before Node's default handling, which still ends the
+// process, so a crash stays a crash for every test and the parent also learns why.
+process.on('uncaughtExceptionMonitor', (error, origin) => {
+  out({
+    uncaught: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    origin,
+  });
+});
+
+// The event loop's delay, sampled every ELD_RESOLUTION_MS; the histogram holds whole intervals
+// between samples, so the delay is the value minus the resolution.
+const ELD_RESOLUTION_MS = 10;
+const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+eld.enable();
+function eventLoopDelay(): Record<string, number> {
+  const lag = (ns: number): number => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
+  return {
+    p50: lag(eld.percentile(50)),
+    p99: lag(eld.percentile(99)),
+    max: lag(eld.max),
+    mean: lag(eld.mean),
+    count: eld.count,
+  };
+}
 
 function fdCount(): number {
   try {
@@ -46,7 +79,7 @@ if (config.bridge) {
     port: 0,
     log: () => {},
     ...config.bridge,
-    upstream: server.address,
+    upstream: config.bridgeUpstream ?? server.address,
   });
 }
 out({ ready: true, port: server.port, bridgePort: bridge?.port ?? null, pid: process.pid });
@@ -70,7 +103,7 @@ process.stdin.on('data', (text: string) => {
     const line = partial.slice(0, nl);
     partial = partial.slice(nl + 1);
     if (line.trim() === '') continue;
-    const cmd = JSON.parse(line) as { cmd: string; id?: number };
+    const cmd = JSON.parse(line) as { cmd: string; id?: number; reset?: boolean };
     if (cmd.cmd === 'gc') (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
     out({
@@ -83,7 +116,9 @@ process.stdin.on('data', (text: string) => {
       connections: server.connectionCount,
       modules: server.modules().length,
       bridge: bridge ? bridge.metrics() : null,
+      eventLoopDelay: eventLoopDelay(),
     });
+    if (cmd.reset === true) eld.reset();
   }
 });
 process.stdin.on('end', () => {

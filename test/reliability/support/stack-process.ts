@@ -24,6 +24,24 @@ export interface StackConfig {
   bridge?: BridgeOptions;
   /** Server events to watch (ServerEvents names); see {@link Stack.events}. */
   events?: string[];
+  /**
+   * Relay the bridge to this `host:port` (e.g. another stack's `address`) instead of the child's
+   * own server, so a bridge runs and is measured in a process of its own.
+   */
+  bridgeUpstream?: string;
+}
+
+/**
+ * Event-loop delay of the child in milliseconds (how late its timers fire), over the window
+ * since it started or since the last `stats({ resetEventLoopDelay: true })`.
+ */
+export interface EventLoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+  /** Samples in the window (one per 10 ms of loop time). */
+  count: number;
 }
 
 export interface StackStats {
@@ -35,6 +53,7 @@ export interface StackStats {
   connections: number;
   modules: number;
   bridge: Record<string, unknown> | null;
+  eventLoopDelay: EventLoopDelay;
 }
 
 export interface StackEvent {
@@ -51,8 +70,17 @@ export interface Stack extends AsyncDisposable {
   readonly bridgeUrl: string | undefined;
   /** Events seen so far (only those named in the config). */
   readonly events: StackEvent[];
-  /** Memory, fds and counts of the child (`gc: true` collects garbage first; needs --expose-gc, on by default here). */
-  stats(options?: { gc?: boolean }): Promise<StackStats>;
+  /**
+   * Uncaught exceptions and unhandled rejections of the child (stack traces), reported just
+   * before Node's default handling ends it.
+   */
+  readonly uncaught: string[];
+  /**
+   * Memory, fds and counts of the child (`gc: true` collects garbage first; needs --expose-gc, on
+   * by default here). `resetEventLoopDelay: true` starts a new event-loop delay window after
+   * this answer.
+   */
+  stats(options?: { gc?: boolean; resetEventLoopDelay?: boolean }): Promise<StackStats>;
   /** SIGKILL: no Finalize, no flush, sockets reset by the kernel. */
   kill(): Promise<void>;
   /** Clean stop (server.close, bridge.close). */
@@ -69,6 +97,7 @@ export async function startStack(config: StackConfig = {}): Promise<Stack> {
   );
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const events: StackEvent[] = [];
+  const uncaught: string[] = [];
   const waiters = new Map<number, (s: StackStats) => void>();
   let nextId = 1;
   let ready: (v: { port: number; bridgePort: number | null }) => void = () => {};
@@ -92,6 +121,7 @@ export async function startStack(config: StackConfig = {}): Promise<Stack> {
         continue;
       }
       if (msg.ready === true) ready({ port: Number(msg.port), bridgePort: msg.bridgePort as number | null });
+      else if (typeof msg.uncaught === 'string') uncaught.push(msg.uncaught);
       else if (typeof msg.event === 'string') events.push({ event: msg.event, detail: msg.detail, at: Date.now() });
       else if (typeof msg.id === 'number') {
         waiters.get(msg.id)?.(msg as unknown as StackStats);
@@ -119,6 +149,7 @@ export async function startStack(config: StackConfig = {}): Promise<Stack> {
     bridgePort: info.bridgePort ?? undefined,
     bridgeUrl: info.bridgePort === null ? undefined : `ws://127.0.0.1:${info.bridgePort}`,
     events,
+    uncaught,
     exited,
     stats(options = {}) {
       if (!alive) return Promise.reject(new Error('stack process is gone'));
@@ -133,7 +164,8 @@ export async function startStack(config: StackConfig = {}): Promise<Stack> {
           if (Number.isNaN(s.rss)) rej(new Error('stack process exited'));
           else res(s);
         });
-        child.stdin?.write(`${JSON.stringify({ cmd: options.gc ? 'gc' : 'stats', id })}\n`);
+        const reset = options.resetEventLoopDelay === true ? { reset: true } : {};
+        child.stdin?.write(`${JSON.stringify({ cmd: options.gc ? 'gc' : 'stats', id, ...reset })}\n`);
       });
     },
     async kill() {
