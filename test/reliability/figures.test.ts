@@ -17,13 +17,19 @@ describe('reliability figures', () => {
     });
     const lines = readLines();
     expect(lines.length).toBe(before + 1);
-    expect(JSON.parse(lines.at(-1) ?? '{}')).toMatchObject({ item: 0, name: 'harness', mode: MODE });
+    expect(JSON.parse(lines.at(-1) ?? '{}')).toMatchObject({
+      item: 0,
+      name: 'harness',
+      mode: MODE,
+    });
   });
 });
 
 function readLines(): string[] {
   try {
-    return readFileSync(FIGURES_FILE, 'utf8').split('\n').filter((l) => l !== '');
+    return readFileSync(FIGURES_FILE, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
   } catch {
     return [];
   }
