@@ -2,16 +2,17 @@
  * One browser connection of the bridge: a WebSocket on one side, one TCP connection to the IPC
  * server on the other (PROTOCOL.md section 7). Every message from the browser is decoded and
  * validated here, checked against the token's permissions and the rate limit, and only then
- * re-encoded as a frame for the server; what the server sends goes back in the form the browser
- * chose with its first message.
+ * re-encoded as a frame for the server; what the server sends is validated too and goes back
+ * as the bytes received, in the form the browser chose with its first message.
  *
  * Backpressure, both ways:
  * - towards the server: when the TCP transport holds more than `upstreamPauseBytes`, reading from
  *   the browser pauses (`ws.pause()`, i.e. its socket stops being read, so TCP flow control
  *   pushes back on the browser) until the queue has drained to half of that;
  * - towards the browser: the backlog is what the WebSocket holds beyond the message being
- *   written (PROTOCOL.md section 7), worked out from `ws.bufferedAmount` and the sizes of the
- *   messages sent, so one large message never counts against the browser by itself. Over
+ *   written (PROTOCOL.md section 7), worked out from `ws.bufferedAmount`, the bytes of this tick
+ *   not written yet and the sizes of the messages sent, so one large message never counts
+ *   against the browser by itself. Over
  *   `maxBufferedBytes`, Broadcasts wait in a map that keeps only the newest per topic and is
  *   flushed on a 10 ms poll as the socket drains. Over `closeBufferedBytes` (backlog + waiting
  *   Broadcasts, checked before a message is added), or no drain progress for `slowConsumerMs`
@@ -65,10 +66,46 @@ const POLL_MS = 10;
 /** Bytes sent to a browser in one tick past which they leave early, once per tick (see write). */
 const EARLY_FLUSH_BYTES = 4 * 1024;
 
-/** The part of `ws`'s underlying socket the bridge corks. */
+/** Bytes sent to a browser in one tick past which they are written at once. */
+const TICK_FLUSH_BYTES = 64 * 1024;
+/** Messages larger than this are written as they are, behind a header of their own, not copied. */
+const COPY_MAX_BYTES = 16 * 1024;
+/** WebSocket first header byte: FIN and the text or binary opcode (RFC 6455 section 5.2). */
+const TEXT_OPCODE = 0x81;
+const BINARY_OPCODE = 0x82;
+const WS_OPEN = 1;
+
+/** The part of `ws`'s underlying socket the bridge writes its data frames to. */
 interface WsSocket {
-  cork?: () => void;
-  uncork?: () => void;
+  write(chunk: Uint8Array): boolean;
+  readonly destroyed: boolean;
+}
+
+/** `ws.send` options, made once (used only where `ws` has no socket of its own to write to). */
+const TEXT_FRAME = { binary: false } as const;
+const BINARY_FRAME = { binary: true } as const;
+
+/** Bytes of the header of an unmasked WebSocket frame carrying `n` payload bytes. */
+function headerSize(n: number): number {
+  return n < 126 ? 2 : n < 65536 ? 4 : 10;
+}
+
+/** Writes the header of an unmasked, final frame of `n` payload bytes at `at`; returns its end. */
+function writeFrameHeader(target: Buffer, at: number, opcode: number, n: number): number {
+  target[at] = opcode;
+  if (n < 126) {
+    target[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 65536) {
+    target[at + 1] = 126;
+    target.writeUInt16BE(n, at + 2);
+    return at + 4;
+  }
+  target[at + 1] = 127;
+  target.writeUInt32BE(Math.floor(n / 2 ** 32), at + 2);
+  target.writeUInt32BE(n >>> 0, at + 6);
+  return at + 10;
 }
 
 /** Per-message log lines (forbidden, invalid) written per connection before they are only counted. */
@@ -121,12 +158,19 @@ function decodeBinary(buf: Uint8Array, maxDepth: number): CommandMessage {
   return decodeJson(text, maxDepth, type);
 }
 
-function infoOf(msg: CommandMessage): InvalidMessageInfo {
-  return { transactionId: msg.transactionId, messageType: msg.messageType, topic: msg.topic };
-}
-
 function sizeOf(unit: string | Uint8Array): number {
   return typeof unit === 'string' ? Buffer.byteLength(unit) : unit.length;
+}
+
+/**
+ * `unit`, or a copy of it when it is a small view into a larger buffer (a message relayed as a
+ * view of the TCP chunk it came in): held for a slow browser, each such view would keep its
+ * whole chunk alive, up to 64 KiB for a few hundred bytes.
+ */
+function owned(unit: string | Uint8Array): string | Uint8Array {
+  return typeof unit === 'string' || unit.byteLength * 2 >= unit.buffer.byteLength
+    ? unit
+    : new Uint8Array(unit);
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -177,10 +221,13 @@ export class BridgeConnection {
   private resumeTimer: ReturnType<typeof setInterval> | undefined;
 
   private alive = true;
-  /** The browser's socket is corked until the end of the tick (see corkTick). */
-  private corked = false;
-  /** Bytes sent to the browser in this tick, and whether its first few KiB already left. */
-  private tickBytes = 0;
+  /** Messages for the browser sent in this tick and not yet written (see write). */
+  private out: Uint8Array[] = [];
+  /** Their payload bytes, and their bytes as frames (headers included). */
+  private outBytes = 0;
+  private outFrameBytes = 0;
+  private flushScheduled = false;
+  /** This tick has already written its first few KiB early. */
   private tickSplit = false;
   private messageLogs = 0;
   private messagesIn = 0;
@@ -266,7 +313,8 @@ export class BridgeConnection {
       }
       invalid = err;
     }
-    const info: InvalidMessageInfo = msg ? infoOf(msg) : (invalid?.invalid ?? {});
+    // A decoded message carries everything an answer needs itself (no object per message).
+    const info: InvalidMessageInfo = msg ?? invalid?.invalid ?? {};
 
     const rate = this.takeRateToken();
     if (rate !== 'ok') {
@@ -387,7 +435,7 @@ export class BridgeConnection {
   private forbid(kind: string, msg: CommandMessage, reply: string | undefined): void {
     this.ctx.metrics.count('forbidden', kind);
     this.logMessage('warn', 'forbidden', { kind, topic: clip(msg.topic) });
-    if (reply !== undefined) this.answer(infoOf(msg), reply);
+    if (reply !== undefined) this.answer(msg, reply);
   }
 
   /** Answers a message with a failed Response when it asked for one and can be answered. */
@@ -409,8 +457,11 @@ export class BridgeConnection {
     let frame: Uint8Array;
     try {
       // Re-encoded from the validated message, never passed through: the server parses exactly
-      // what the bridge checked (no duplicate keys or other parser differentials).
-      // Shared-block frame: it goes to the TCP transport at once (no per-frame buffer to allocate).
+      // what the bridge checked. The browser's own bytes could read differently to another
+      // parser (a second `topic` or `name` key: JSON.parse keeps the last, other parsers the
+      // first or refuse; `__proto__`, escapes, number forms), and proving them canonical costs
+      // about as much as encoding them. Shared-block frame: it goes to the TCP transport at once
+      // (no per-frame buffer to allocate).
       frame = sharedFrameFromJson(
         encodePayload(msg),
         msg.messageType,
@@ -418,7 +469,7 @@ export class BridgeConnection {
         msg.topic,
       );
     } catch (e) {
-      this.answer(infoOf(msg), `Invalid message: ${(e as Error).message}`);
+      this.answer(msg, `Invalid message: ${(e as Error).message}`);
       return;
     }
     this.ctx.metrics.m.framesUpstream++;
@@ -571,7 +622,9 @@ export class BridgeConnection {
         this.log('warn', 'register', { name, reason: 'refused_by_server' });
       }
     }
-    const unit = this.form === 'binary' ? frame : text;
+    // Validated above, so the bytes go on as they came: the frame in binary form, the payload
+    // (without the header) in text form. Only the RegisterAck above is ever rewritten.
+    const unit = this.form === 'binary' ? frame : payload;
     this.sendToBrowser(unit, msg.messageType === MessageType.Broadcast ? msg.topic : undefined);
   }
 
@@ -604,7 +657,7 @@ export class BridgeConnection {
         this.waiting.delete(broadcastTopic);
         this.ctx.metrics.m.coalesced++;
       }
-      this.waiting.set(broadcastTopic, unit);
+      this.waiting.set(broadcastTopic, owned(unit));
       this.waitingBytes += sizeOf(unit);
       this.startFlushing();
       return;
@@ -619,7 +672,7 @@ export class BridgeConnection {
    * which only errs towards patience); messages that end before that are gone.
    */
   private backlog(): number {
-    const taken = this.written - this.ws.bufferedAmount;
+    const taken = this.written - this.queuedBytes();
     const ends = this.ends;
     while (this.endsHead < ends.length && (ends[this.endsHead] as number) <= taken) this.endsHead++;
     if (this.endsHead === ends.length) {
@@ -635,18 +688,43 @@ export class BridgeConnection {
     return this.written - headEnd;
   }
 
+  /** Bytes the browser has not taken yet: what `ws` holds, and what this tick has not written. */
+  private queuedBytes(): number {
+    return this.ws.bufferedAmount + this.outBytes;
+  }
+
+  /** `ws`'s socket, which the bridge writes its data frames to itself (see write). */
+  private socket(): WsSocket | undefined {
+    const socket = (this.ws as unknown as { _socket?: Partial<WsSocket> | null })._socket;
+    return typeof socket?.write === 'function' ? (socket as WsSocket) : undefined;
+  }
+
+  /**
+   * Sends one message to the browser. The messages of one tick are framed by the bridge itself
+   * and leave in one socket write at its end (see flushOut): `ws.send` costs a system call and
+   * half a dozen objects per message, the bridge's largest cost with many requests in flight.
+   * As the TCP transport does, the first few KiB of a tick leave at once, so the browser (and
+   * everything behind it) starts on them while the bridge goes on with the rest.
+   */
   private write(unit: string | Uint8Array): void {
-    const size = sizeOf(unit);
-    if (!this.corked) this.corkTick();
-    this.ws.send(unit);
-    this.tickBytes += size;
-    if (this.corked && !this.tickSplit && this.tickBytes >= EARLY_FLUSH_BYTES) {
-      // As the TCP transport does: the first few KiB of a tick leave at once, so the browser
-      // (and everything behind it) starts on them while the bridge goes on with the rest.
-      this.tickSplit = true;
-      const socket = (this.ws as unknown as { _socket?: WsSocket | null })._socket;
-      socket?.uncork?.();
-      socket?.cork?.();
+    const bytes = typeof unit === 'string' ? Buffer.from(unit) : unit;
+    const size = bytes.length;
+    if (this.socket() === undefined) {
+      // Not `ws`'s usual Node socket: let `ws` frame and write the message itself.
+      this.ws.send(bytes, this.form === 'binary' ? BINARY_FRAME : TEXT_FRAME);
+    } else {
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        process.nextTick(this.endTick);
+      }
+      this.out.push(bytes);
+      this.outBytes += size;
+      this.outFrameBytes += headerSize(size) + size;
+      if (this.outFrameBytes >= TICK_FLUSH_BYTES) this.flushOut();
+      else if (!this.tickSplit && this.outFrameBytes >= EARLY_FLUSH_BYTES) {
+        this.tickSplit = true;
+        this.flushOut();
+      }
     }
     this.written += size;
     this.ends.push(this.written);
@@ -656,31 +734,54 @@ export class BridgeConnection {
     m.bytesOut += size;
   }
 
-  /**
-   * Holds the browser's socket corked until the end of this tick, so the messages sent in one
-   * tick leave in one write: `ws` writes every message on its own (a system call each, the
-   * bridge's largest cost with many requests in flight). `ws` corks around each frame itself;
-   * corks nest, so its frames wait for this one. `_socket` is `ws`'s own field (no public API
-   * for this); without it, messages simply go out one by one.
-   */
-  private corkTick(): void {
-    const socket = (this.ws as unknown as { _socket?: WsSocket | null })._socket;
-    if (typeof socket?.cork !== 'function') return;
-    socket.cork();
-    this.corked = true;
-    this.tickBytes = 0;
+  /** End of a tick: what it sent goes out. Made once (a closure per tick would be an allocation). */
+  private readonly endTick = (): void => {
+    this.flushScheduled = false;
     this.tickSplit = false;
-    process.nextTick(this.uncork);
-  }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    (this.ws as unknown as { _socket?: WsSocket | null })._socket?.uncork?.();
+    this.flushOut();
   };
+
+  /**
+   * Writes the messages of this tick as unmasked final frames (RFC 6455: a server never masks),
+   * copied together into one chunk; a large message is written behind its own header instead of
+   * being copied. `ws` negotiates no extension here (permessage-deflate is off), so these are
+   * exactly the frames it would write, and its own frames (ping, pong, close) only ever fall
+   * between whole messages. Nothing is written once the WebSocket is no longer open: after a
+   * close frame, in either direction, no data frame may follow.
+   */
+  private flushOut(): void {
+    const units = this.out;
+    if (units.length === 0) return;
+    const total = this.outFrameBytes;
+    this.out = [];
+    this.outBytes = 0;
+    this.outFrameBytes = 0;
+    const socket = this.socket();
+    if (socket === undefined || socket.destroyed || this.ws.readyState !== WS_OPEN) return;
+    const opcode = this.form === 'binary' ? BINARY_OPCODE : TEXT_OPCODE;
+    let chunk = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (const unit of units) {
+      if (unit.length > COPY_MAX_BYTES) {
+        if (at > 0) socket.write(chunk.subarray(0, at));
+        const header = Buffer.allocUnsafe(headerSize(unit.length));
+        writeFrameHeader(header, 0, opcode, unit.length);
+        socket.write(header);
+        socket.write(unit);
+        chunk = chunk.subarray(at);
+        at = 0;
+        continue;
+      }
+      at = writeFrameHeader(chunk, at, opcode, unit.length);
+      chunk.set(unit, at);
+      at += unit.length;
+    }
+    if (at > 0) socket.write(chunk.subarray(0, at));
+  }
 
   private startFlushing(): void {
     if (this.flushTimer !== undefined) return;
-    this.lastDrained = this.written - this.ws.bufferedAmount;
+    this.lastDrained = this.written - this.queuedBytes();
     this.lastProgressAt = Date.now();
     this.flushTimer = setInterval(() => this.flush(), POLL_MS);
   }
@@ -696,7 +797,7 @@ export class BridgeConnection {
     }
     if (this.waiting.size === 0 && this.backlog() <= max) return this.stopFlushing();
     // Bytes the socket has taken so far; it only grows when the browser reads.
-    const drained = this.written - this.ws.bufferedAmount;
+    const drained = this.written - this.queuedBytes();
     const now = Date.now();
     if (drained > this.lastDrained) {
       this.lastDrained = drained;
@@ -730,6 +831,8 @@ export class BridgeConnection {
     this.closing = true;
     this.closeCode = code;
     this.closeReason = reason;
+    // What this tick sent goes before the close frame, as it would have with `ws.send`.
+    this.flushOut();
     this.stopTimers();
     try {
       this.ws.close(code, reason);
@@ -747,6 +850,9 @@ export class BridgeConnection {
     this.stopResumeTimer();
     this.waiting.clear();
     this.waitingBytes = 0;
+    this.out = [];
+    this.outBytes = 0;
+    this.outFrameBytes = 0;
     this.ends = [];
     this.endsHead = 0;
   }

@@ -107,6 +107,30 @@ function topicAllowed(
   return allow.some((p) => segmentsMatch(p.segments, segs));
 }
 
+/** Topics longer than this are decided afresh each time: the memo's memory stays small. */
+const MEMO_MAX_TOPIC = 128;
+/** Decisions remembered per check; the memo is emptied when it is full. */
+const MEMO_MAX_ENTRIES = 512;
+
+/**
+ * `decide`, remembering its answers: a connection asks about the same few topics again and
+ * again, and splitting a topic and matching it against every pattern costs more than a lookup.
+ * Permissions never change once compiled, so a remembered answer never goes stale.
+ */
+function memoized(decide: (topic: string) => boolean): (topic: string) => boolean {
+  const memo = new Map<string, boolean>();
+  return (topic) => {
+    const known = memo.get(topic);
+    if (known !== undefined) return known;
+    const verdict = decide(topic);
+    if (topic.length <= MEMO_MAX_TOPIC) {
+      if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
+      memo.set(topic, verdict);
+    }
+    return verdict;
+  };
+}
+
 /** Compiles validated permission lists. Throws ERR_INVALID_PATTERN on an invalid pattern. */
 export function compilePermissions(lists: PermissionLists): CompiledPermissions {
   const names = lists.names.map(nameGlobToRegExp);
@@ -120,9 +144,9 @@ export function compilePermissions(lists: PermissionLists): CompiledPermissions 
   const denyBroadcast = compile(lists.denyBroadcast);
   return {
     mayRegister: (name) => names.some((re) => re.test(name)),
-    mayRequest: (topic) => topicAllowed(topic, request, denyRequest),
-    mayBroadcast: (topic) => topicAllowed(topic, broadcast, denyBroadcast),
-    maySubscribe: (source) => {
+    mayRequest: memoized((topic) => topicAllowed(topic, request, denyRequest)),
+    mayBroadcast: memoized((topic) => topicAllowed(topic, broadcast, denyBroadcast)),
+    maySubscribe: memoized((source) => {
       let pattern: TopicPattern;
       try {
         pattern = parseTopicPattern(source);
@@ -131,6 +155,6 @@ export function compilePermissions(lists: PermissionLists): CompiledPermissions 
       }
       if (denySubscribe.some((d) => patternsOverlap(d, pattern))) return false;
       return subscribe.some((a) => patternCovers(a, pattern));
-    },
+    }),
   };
 }

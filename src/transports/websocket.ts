@@ -48,6 +48,17 @@ export interface WebSocketTransportOptions {
 
 const OPEN = 1;
 
+/** Bytes sent in one tick past which they leave early, once per tick (as the TCP transport does). */
+const EARLY_FLUSH_BYTES = 4 * 1024;
+
+/**
+ * Node's `process.nextTick`, looked up rather than imported (this file runs in browsers too): it
+ * runs a callback once every microtask of the current job has run, i.e. after the whole burst of
+ * sends that one incoming chunk sets off, which a microtask of its own would cut short.
+ */
+const nextTick = (globalThis as { process?: { nextTick?: (fn: () => void) => void } }).process
+  ?.nextTick;
+
 /** An HTTP token (RFC 9110): the only characters a WebSocket subprotocol entry may hold. */
 const SUBPROTOCOL_TOKEN = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 
@@ -83,7 +94,8 @@ export class WebSocketTransport implements Transport {
   private readonly inbound = new InboundQueue<Uint8Array | string>();
   private readonly maxQueuedBytes: number;
   private closing = false;
-  private corked = false;
+  /** Bytes sent in this tick while `ws`'s Node socket is corked (see batchWrites); -1: not corked. */
+  private tickBytes = -1;
   private closeError: IpcError | undefined;
   private resolveClosed!: (e: IpcError | undefined) => void;
 
@@ -93,7 +105,11 @@ export class WebSocketTransport implements Transport {
     this.remoteAddress = ws.url;
     this.maxQueuedBytes = maxQueuedBytes;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    ws.binaryType = 'arraybuffer';
+    // Node's `ws` hands out a message as a Buffer over the bytes it read ('nodebuffer'); asking
+    // it for an ArrayBuffer costs a copy per message. Browsers ignore the value they do not know
+    // and get 'arraybuffer', which they deliver without a copy.
+    ws.binaryType = 'nodebuffer';
+    if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
     ws.onmessage = (ev) => {
       const data = ev.data;
       if (typeof data === 'string') this.inbound.push(data);
@@ -128,7 +144,7 @@ export class WebSocketTransport implements Transport {
 
   send(data: Uint8Array | string): void {
     if (this.isClosed) return;
-    this.batchWrites();
+    this.batchWrites(typeof data === 'string' ? data.length : data.byteLength);
     this.ws.send(data);
     if (this.ws.bufferedAmount > this.maxQueuedBytes) {
       this.close(
@@ -141,20 +157,28 @@ export class WebSocketTransport implements Transport {
   }
 
   /**
-   * Node's `ws` writes every message with its own system call; corking its socket until the
-   * end of the current job sends the messages of one burst (e.g. pipelined requests) together.
+   * Node's `ws` writes every message with its own system call (the largest cost of a busy
+   * connection, on both ends); corking its socket until the end of the current tick sends the
+   * messages of one burst (e.g. the requests a chunk of responses sets off) in one write. As the
+   * TCP transport does, once the tick has sent a few KiB (characters stand in for bytes) they
+   * leave at once, so the peer starts on them while this process goes on with the rest.
    * Browsers batch by themselves and have no such socket, so this does nothing there.
    */
-  private batchWrites(): void {
-    if (this.corked) return;
-    const socket = (this.ws as { _socket?: { cork?: () => void; uncork?: () => void } })._socket;
-    if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return;
-    this.corked = true;
-    socket.cork();
-    queueMicrotask(() => {
-      this.corked = false;
-      socket.uncork?.();
-    });
+  private batchWrites(size: number): void {
+    const socket = (this.ws as { _socket?: { cork?(): void; uncork(): void } | null })._socket;
+    if (typeof socket?.cork !== 'function' || !nextTick) return;
+    const sent = this.tickBytes;
+    if (sent < 0) {
+      socket.cork();
+      nextTick(() => {
+        this.tickBytes = -1;
+        socket.uncork();
+      });
+    } else if (sent < EARLY_FLUSH_BYTES && sent + size >= EARLY_FLUSH_BYTES) {
+      socket.uncork();
+      socket.cork();
+    }
+    this.tickBytes = Math.max(sent, 0) + size;
   }
 
   end(): Promise<void> {
