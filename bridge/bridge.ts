@@ -144,6 +144,10 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     headersTimeout: 10_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 5_000,
+    // Node enforces headersTimeout/requestTimeout only when it sweeps its connections, every
+    // 30 s by default: a handshake trickled byte by byte (or never sent) would hold its socket
+    // for up to 40 s instead of 10. Sweeping four times a second keeps it within a quarter.
+    connectionsCheckingInterval: 250,
   });
   // One more than allowed, so an over-full handshake is seen (Node silently drops the excess).
   server.maxHeadersCount = limits.maxHeadersCount + 1;
