@@ -31,6 +31,7 @@ import {
   withSpread,
   type Role,
 } from './lib/harness.ts';
+import { ratios, writeSummary } from './lib/summary.ts';
 
 const { quick, runs } = benchArgs(5);
 const SEQ_N = quick ? 1000 : 5000;
@@ -147,6 +148,17 @@ try {
     targets.push([`${p}: p50 <= 2x TCP`, `${slower.toFixed(2)}x`, verdict(slower <= 2)]);
   }
   console.log('\n' + table(['target', 'median', 'verdict'], targets));
+  writeSummary(
+    (['ws text', 'ws binary'] as const).flatMap((p) => {
+      const rates = pipe.get(p) ?? [];
+      const p50 = (seq.get(p) ?? []).map((x) => x.p50);
+      const base = { bench: 'bridge', baselineName: 'direct TCP' };
+      return [
+        { ...base, workload: `${p} via the bridge, sequential p50`, unit: 'us', higherIsBetter: false, ours: p50, floor: tcpP50, target: '<= 2x direct TCP', met: median(ratios(p50, tcpP50)) <= 2 },
+        { ...base, workload: `${p} via the bridge, ${INFLIGHT} in flight`, unit: 'rt/s', higherIsBetter: true, ours: rates, floor: tcpRate, target: '>= 60% of direct TCP', met: median(ratios(rates, tcpRate)) >= 0.6 },
+      ];
+    }),
+  );
   console.log(`\n${loadLine()} (at the end; the benchmark's own processes count in it)`);
 } finally {
   await stopAll();

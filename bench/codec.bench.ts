@@ -17,10 +17,14 @@ import { encodeFrame } from '../src/core/frame.ts';
 import { FrameDecoder } from '../src/core/frame-decoder.ts';
 import { CommandMessage, MessageType } from '../src/core/message.ts';
 import { prng } from './lib/prng.ts';
+import { writeSummary } from './lib/summary.ts';
 
-const ROUNDS = 9;
-const ROUND_MS = 100;
-const WARMUP_MS = 400;
+// --smoke (CI, through `npm run bench -- --smoke`): tiny rounds, only to check that it runs.
+const SMOKE = process.argv.includes('--smoke');
+const QUICK = SMOKE || process.argv.includes('--quick');
+const ROUNDS = SMOKE ? 3 : QUICK ? 5 : 9;
+const ROUND_MS = SMOKE ? 10 : 100;
+const WARMUP_MS = SMOKE ? 30 : QUICK ? 200 : 400;
 const TARGET_RATIO = 0.85;
 
 // ------------------------------------------------------------------------------------------
@@ -140,6 +144,9 @@ interface Pair {
   floor: number;
   ours: number;
   ratio: number;
+  /** Per-round rates, for the summary of `npm run bench`. */
+  floors: number[];
+  ourses: number[];
 }
 
 /**
@@ -168,7 +175,7 @@ function compare(floorOp: Op, oursOp: Op): Pair {
     ourses.push(o);
     ratios.push(o / f);
   }
-  return { floor: median(floors), ours: median(ourses), ratio: median(ratios) };
+  return { floor: median(floors), ours: median(ourses), ratio: median(ratios), floors, ourses };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -310,6 +317,20 @@ function main(): void {
         `${fmtInt(d.floor)} | ${fmtInt(d.ours)} | ${d.ratio.toFixed(2)} |`,
     );
   }
+
+  writeSummary(
+    rows.map(({ name, payloadBytes, roundTrip: p }) => ({
+      bench: 'codec',
+      workload: `encode + decode, ${name} (${fmtSize(payloadBytes)})`,
+      unit: 'msgs/s',
+      higherIsBetter: true,
+      ours: p.ourses,
+      floor: p.floors,
+      baselineName: 'JSON.stringify + parse',
+      target: `>= ${TARGET_RATIO}x floor`,
+      met: p.ratio >= TARGET_RATIO,
+    })),
+  );
 
   const b = measureBytewise();
   console.log('\n## 256 KiB frame fed in 1-byte chunks\n');

@@ -25,6 +25,7 @@ import {
   verdict,
   type Role,
 } from './lib/harness.ts';
+import { writeSummary } from './lib/summary.ts';
 
 const { quick } = benchArgs(1);
 const CLIENTS = quick ? 200 : 1000;
@@ -122,6 +123,26 @@ try {
     ),
   );
   console.log(`\n${serverLoad} (server phase)\n${loadLine()} (bridge phase)`);
+  writeSummary([
+    {
+      bench: 'memory',
+      workload: `server RSS growth, ${connected} idle TCP modules`,
+      unit: 'MiB',
+      higherIsBetter: false,
+      ours: [(serverAfter.rss - serverBefore.rss) / MIB],
+      target: '< 50 MiB',
+      met: serverAfter.rss - serverBefore.rss < SERVER_TARGET,
+    },
+    {
+      bench: 'memory',
+      workload: `bridge RSS, ${wsConnected} idle WebSocket clients`,
+      unit: 'MiB',
+      higherIsBetter: false,
+      ours: [bridgeAfter.rss / MIB],
+      target: '< 150 MiB',
+      met: bridgeAfter.rss < BRIDGE_TARGET,
+    },
+  ]);
 } finally {
   await stopAll();
 }

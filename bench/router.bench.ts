@@ -20,11 +20,15 @@ import {
 } from '../src/core/topic-pattern.ts';
 import { TopicRouter } from '../src/core/topic-router.ts';
 import { TopicTrie } from '../src/core/topic-trie.ts';
+import { writeSummary } from './lib/summary.ts';
 import { prng } from './lib/prng.ts';
 
-const RUNS = 25;
-const RUN_MS = 60;
-const WARMUP_MS = 300;
+// --smoke (CI, through `npm run bench -- --smoke`): tiny runs, only to check that it runs.
+const SMOKE = process.argv.includes('--smoke');
+const QUICK = SMOKE || process.argv.includes('--quick');
+const RUNS = SMOKE ? 3 : QUICK ? 9 : 25;
+const RUN_MS = SMOKE ? 10 : 60;
+const WARMUP_MS = SMOKE ? 30 : 300;
 const TOPIC_COUNT = 4096;
 
 /** Ten PLC-like patterns per controller `i`: captures, wildcards, `>` and literals. */
@@ -252,6 +256,17 @@ function main(): void {
     `At 10,000 routes TopicRouter.match is ${speedup.toFixed(0)}x faster than the linear scan.`,
   );
   console.log(lines.join('\n'));
+  writeSummary(
+    [10, 10_000].map((n) => ({
+      bench: 'router',
+      workload: `TopicRouter.match, ${fmt(n)} routes`,
+      unit: 'matches/s',
+      higherIsBetter: true,
+      ours: find('TopicRouter.match', n).rates,
+      floor: find('linear scan (baseline)', n).rates,
+      baselineName: 'linear scan',
+    })),
+  );
   if (sink === -1) console.log(sink);
 }
 

@@ -26,6 +26,7 @@
  * machines or loads: the load average is printed with each table.
  */
 import { profiled, topSelfTime } from './lib/profile.ts';
+import { writeSummary } from './lib/summary.ts';
 import {
   benchArgs,
   int,
@@ -256,6 +257,16 @@ function report(): void {
     ['fan-out >= 200,000 deliveries/s', int(median(fan.ours)), verdict(median(fan.ours) >= TARGETS.fanRate)],
   ];
   console.log('\n' + table(['target', 'ours (median)', 'verdict'], targets));
+  const fanOfFloor = median(ratio(fan.ours, fan.floor));
+  const base = { bench: 'tcp' };
+  writeSummary([
+    { ...base, workload: 'sequential p50, asker -> hub -> responder', unit: 'us', higherIsBetter: false, ours: p50(seq.ours), floor: p50(seq.floor), target: `<= ${TARGETS.seqP50Us} us`, met: median(p50(seq.ours)) <= TARGETS.seqP50Us },
+    { ...base, workload: 'sequential p99, asker -> hub -> responder', unit: 'us', higherIsBetter: false, ours: p99(seq.ours), floor: p99(seq.floor), target: `<= ${TARGETS.seqP99Us} us`, met: median(p99(seq.ours)) <= TARGETS.seqP99Us },
+    { ...base, workload: `${INFLIGHT} in flight, asker -> hub -> responder`, unit: 'rt/s', higherIsBetter: true, ours: pipe.ours, floor: pipe.floor, target: `>= ${pct(TARGETS.pipeOfFloor)} of floor`, met: pipeOfFloor >= TARGETS.pipeOfFloor },
+    { ...base, workload: `fan-out 1 -> ${SUBSCRIBERS}`, unit: 'deliveries/s', higherIsBetter: true, ours: fan.ours, floor: fan.floor, target: `>= ${pct(TARGETS.pipeOfFloor)} of floor`, met: fanOfFloor >= TARGETS.pipeOfFloor },
+    { ...base, workload: 'CPU per round trip, 3 processes', unit: 'us', higherIsBetter: false, ours: pipeCpu.ours, floor: pipeCpu.floor },
+    { ...base, workload: `CPU per delivery, ${SUBSCRIBERS + 2} processes`, unit: 'us', higherIsBetter: false, ours: fanCpu.ours, floor: fanCpu.floor },
+  ]);
   console.log(`\n${loadLine()} (at the end; the benchmark's own processes count in it)`);
   if (profiles.length > 0) {
     console.log('\nCPU profiles of the last run (self time, idle left out):');

@@ -15,6 +15,19 @@ const CLOCK_TICKS = 100;
 const ROLES_DIR = fileURLToPath(new URL('../roles/', import.meta.url));
 const NODE_FLAGS = [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), '--conditions=source', '--import', 'tsx'];
 
+/** CPU seconds (user + system) process `pid` has used so far; NaN where /proc is missing. */
+export function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
 /** One JSON line a role printed. */
 export type RoleLine = Record<string, unknown>;
 
@@ -98,14 +111,7 @@ export class Role {
 
   /** CPU seconds (user + system) this process has used so far; NaN where /proc is missing. */
   cpuSeconds(): number {
-    try {
-      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
-      // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-    } catch {
-      return NaN;
-    }
+    return cpuSecondsOf(this.child.pid);
   }
 
   /** Sends one command line. */
@@ -131,12 +137,40 @@ export class Role {
   }
 }
 
-/** Starts `bench/roles/<file>` with `args` and waits for its `ready` line (returned). */
+/**
+ * How many roles may be starting at once. Each start costs about a CPU second (tsx compiling
+ * the sources); twenty at once on a small, busy machine miss their ready deadline.
+ */
+const STARTS_AT_ONCE = Math.max(2, cpus().length * 2);
+let starting = 0;
+const startQueue: (() => void)[] = [];
+
+/**
+ * Starts `bench/roles/<file>` with `args` and waits for its `ready` line (returned). At most
+ * STARTS_AT_ONCE roles start at the same time; the others wait their turn (the ready timeout
+ * counts from the spawn).
+ */
 export async function startRole(
   name: string,
   file: string,
   args: readonly string[],
   options: StartRoleOptions = {},
+): Promise<{ role: Role; ready: RoleLine }> {
+  if (starting >= STARTS_AT_ONCE) await new Promise<void>((resolve) => startQueue.push(resolve));
+  starting++;
+  try {
+    return await spawnRole(name, file, args, options);
+  } finally {
+    starting--;
+    startQueue.shift()?.();
+  }
+}
+
+async function spawnRole(
+  name: string,
+  file: string,
+  args: readonly string[],
+  options: StartRoleOptions,
 ): Promise<{ role: Role; ready: RoleLine }> {
   const script = ROLES_DIR + file;
   const argv = [...(options.nodeFlags ?? []), ...NODE_FLAGS, script, ...args];
@@ -244,13 +278,16 @@ export function verdict(ok: boolean): string {
   return ok ? 'met' : 'MISSED';
 }
 
-/** Parses `--quick` and `--runs N` from argv. */
-export function benchArgs(defaultRuns: number): { quick: boolean; runs: number } {
+/**
+ * Parses `--quick`, `--smoke` (tiny sizes, for CI: implies `--quick`) and `--runs N` from argv.
+ */
+export function benchArgs(defaultRuns: number): { quick: boolean; smoke: boolean; runs: number } {
   const argv = process.argv.slice(2);
-  const quick = argv.includes('--quick');
+  const smoke = argv.includes('--smoke');
+  const quick = smoke || argv.includes('--quick');
   const i = argv.indexOf('--runs');
   const runs = i >= 0 ? Math.max(1, Number(argv[i + 1]) || defaultRuns) : quick ? 1 : defaultRuns;
-  return { quick, runs };
+  return { quick, smoke, runs };
 }
 
 /** Sleeps `ms`. */
