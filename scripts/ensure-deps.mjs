@@ -5,6 +5,10 @@
 //   2. a Chromium binary for the vitest browser project (default /usr/bin/chromium,
 //      override with CHROMIUM_PATH)                 -> otherwise `apt-get install chromium`
 //      when running as root, else explain and exit 1
+//   3. the other Debian packages some tests use: iproute2 + iptables (the reliability suite's
+//      network-namespace test) and nats-server + mosquitto (the benchmark smoke test also runs
+//      the peers) -> `apt-get install` when running as root; otherwise those tests say they
+//      are skipped / "not run", and this prints the command
 //
 // Plain Node, no dependencies: it runs before node_modules exists.
 // `node scripts/ensure-deps.mjs --no-browser` skips Chromium (used by `npm start`).
@@ -99,14 +103,20 @@ if (existsSync(lockfile)) {
   run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+let aptUpdated = false;
+function aptInstall(packages) {
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) run('apt-get', ['update'], env);
+  aptUpdated = true;
+  run('apt-get', ['install', '-y', ...packages], env);
+}
+
 // 2. Chromium for the browser test project
 if (!skipBrowser && !existsSync(chromium)) {
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && chromium === '/usr/bin/chromium' && existsSync('/usr/bin/apt-get')) {
     log(`${chromium} is missing: installing the Debian chromium package`);
-    const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    run('apt-get', ['update'], env);
-    run('apt-get', ['install', '-y', 'chromium'], env);
+    aptInstall(['chromium']);
     if (!checkOnly && !existsSync(chromium)) {
       log(`apt-get install chromium finished but ${chromium} still does not exist`);
       process.exit(1);
@@ -126,5 +136,27 @@ if (!skipBrowser && !existsSync(chromium)) {
       ].join('\n'),
     );
     process.exit(1);
+  }
+}
+
+// 3. Debian packages that widen what the tests cover (not needed by `npm start`)
+if (!skipBrowser) {
+  const wanted = [
+    ['iproute2', ['/usr/sbin/ip', '/usr/bin/ip', '/sbin/ip']],
+    ['iptables', ['/usr/sbin/iptables', '/sbin/iptables']],
+    ['nats-server', ['/usr/sbin/nats-server', '/usr/bin/nats-server']],
+    ['mosquitto', ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']],
+  ];
+  const missing = wanted.filter(([, paths]) => !paths.some((p) => existsSync(p))).map(([pkg]) => pkg);
+  if (missing.length > 0) {
+    if (isRoot && existsSync('/usr/bin/apt-get')) {
+      log(`installing ${missing.join(', ')} (Debian packages some tests use)`);
+      aptInstall(missing);
+    } else {
+      log(
+        `${missing.join(', ')} not installed: the tests that need them are skipped or report "not run". ` +
+          `Install with: sudo apt-get install -y ${missing.join(' ')}`,
+      );
+    }
   }
 }
