@@ -17,11 +17,6 @@ const encoder = new TextEncoder();
 // silently dropped: a BOM is not valid at the start of a JSON payload on this wire.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-// Small frames are encoded into one reused scratch buffer and copied out, which is cheaper
-// than TextEncoder.encode + a second copy behind the header.
-const SCRATCH_CHARS = 16 * 1024;
-const scratch = new Uint8Array(HEADER_SIZE + SCRATCH_CHARS * 3);
-
 /**
  * The JSON text of a message's payload. Throws ERR_SERIALIZATION for values JSON cannot carry.
  *
@@ -50,15 +45,12 @@ const toJSONOfCommandMessage = CommandMessage.prototype.toJSON;
  */
 function fastJson(msg: CommandMessage): string | undefined {
   const { transactionId, timecode, topic, messageType, data, crc, success, errorMessage } = msg;
+  // Number.isFinite is false for anything but a finite number.
   if (
-    typeof transactionId !== 'number' ||
     !Number.isFinite(transactionId) ||
-    typeof timecode !== 'number' ||
     !Number.isFinite(timecode) ||
     typeof topic !== 'string' ||
-    typeof messageType !== 'number' ||
     !Number.isFinite(messageType) ||
-    typeof crc !== 'number' ||
     !Number.isFinite(crc) ||
     typeof success !== 'boolean' ||
     typeof errorMessage !== 'string' ||
@@ -72,27 +64,122 @@ function fastJson(msg: CommandMessage): string | undefined {
   let control = '';
   if (messageType === MessageType.Control) {
     const ct = msg.controlType ?? 0;
-    if (typeof ct !== 'number' || !Number.isFinite(ct)) return undefined;
+    if (!Number.isFinite(ct)) return undefined;
     control = `,"control_type":${ct}`;
   }
+  // Consecutive messages mostly share their millisecond: its text is kept, as a timecode is past
+  // the small-integer range and costs a slow number-to-text conversion each time.
+  if (timecode !== lastTimecode) lastTimecodeText = String((lastTimecode = timecode));
   return (
-    `{"transaction_id":${transactionId},"timecode":${timecode},"topic":${JSON.stringify(topic)}` +
+    `{"transaction_id":${transactionId},"timecode":${lastTimecodeText},"topic":${JSON.stringify(topic)}` +
     `,"message_type":${messageType},"data":${dataJson},"crc":${crc},"success":${success}` +
-    `,"error_message":${JSON.stringify(errorMessage)}${control}}`
+    `,"error_message":${errorMessage === '' ? '""' : JSON.stringify(errorMessage)}${control}}`
   );
 }
 
+// The timecode fastJson wrote last, and its text (see there).
+let lastTimecode = 0;
+let lastTimecodeText = '0';
+
 /** `{"transaction_id":`, the start of every payload this package's encoder writes. */
-const TXID_PREFIX = encoder.encode('{"transaction_id":');
+const TXID_PREFIX = /* @__PURE__ */ encoder.encode('{"transaction_id":');
+/**
+ * Offset in a frame of the first digit of the transaction id (see {@link idSlotEnd}): the header
+ * and `{"transaction_id":`. A literal, so that bundles without the id rewriting drop it all.
+ */
+const TXID_DIGITS = 23;
 /** `transaction_id`, searched for in the rest of a payload. */
-const TXID_NAME = encoder.encode('transaction_id');
+const TXID_NAME = /* @__PURE__ */ encoder.encode('transaction_id');
 /** Offset of the `_` in `transaction_id`. */
 const TXID_UNDERSCORE = 'transaction'.length;
 const BACKSLASH = 0x5c;
 const UNDERSCORE = 0x5f;
 const LOWER_U = 0x75;
 const COMMA = 0x2c;
+const SPACE = 0x20;
 const DIGIT_0 = 0x30;
+/** Digits of the largest u32. */
+const U32_DIGITS = 10;
+/**
+ * Where the transaction id of `frame` may be rewritten without parsing the JSON: the offset of
+ * the comma that ends the id's slot (its digits, then any spaces a previous rewrite left), or -1
+ * when that cannot be done safely.
+ *
+ * It applies only to a payload that starts with `{"transaction_id":<digits>` (the shape this
+ * package's encoder writes) and in which no other member can also be read as `transaction_id`:
+ * the name appears nowhere else and no `\u` escape appears at all (an escaped duplicate key would
+ * need one). JSON.parse keeps the LAST of duplicate keys, so without that check a payload with a
+ * second `transaction_id` would keep its old id after the patch.
+ */
+function idSlotEnd(frame: Uint8Array): number {
+  const n = frame.length;
+  if (n < TXID_DIGITS + 2) return -1;
+  for (let i = 0; i < TXID_PREFIX.length; i++) {
+    if (frame[HEADER_SIZE + i] !== TXID_PREFIX[i]) return -1;
+  }
+  let at = TXID_DIGITS;
+  while (at < n && at - TXID_DIGITS <= U32_DIGITS) {
+    const b = frame[at]!;
+    if (b < DIGIT_0 || b > DIGIT_0 + 9) break;
+    at++;
+  }
+  if (at === TXID_DIGITS || at - TXID_DIGITS > U32_DIGITS) return -1;
+  while (at < n && frame[at] === SPACE) at++;
+  if (frame[at] !== COMMA) return -1;
+  return mayHoldSecondId(frame, at) ? -1 : at;
+}
+
+/**
+ * True when a second `transaction_id` key could hide in `bytes` from `from` on (see idSlotEnd).
+ * Native indexOf scans: a JS loop over every byte costs more than the few calls they take.
+ */
+function mayHoldSecondId(bytes: Uint8Array, from: number): boolean {
+  if (bytes.indexOf(BACKSLASH, from) >= 0 && hasUnicodeEscape(bytes, from)) return true;
+  for (let u = bytes.indexOf(UNDERSCORE, from); u >= 0; u = bytes.indexOf(UNDERSCORE, u + 1)) {
+    if (startsWith(bytes, u - TXID_UNDERSCORE, TXID_NAME)) return true;
+  }
+  return false;
+}
+
+/** Writes the decimal digits of `id` (a u32) at `at`; returns how many. Never builds a string. */
+function writeDigits(target: Uint8Array, at: number, id: number): number {
+  const width = digitCount(id);
+  for (let i = width - 1, rest = id; i >= 0; i--, rest = Math.floor(rest / 10)) {
+    target[at + i] = DIGIT_0 + (rest % 10);
+  }
+  return width;
+}
+
+function digitCount(id: number): number {
+  let width = 1;
+  for (let rest = id; rest >= 10; rest = Math.floor(rest / 10)) width++;
+  return width;
+}
+
+/**
+ * Rewrites, in place, the transaction id of a frame this package's encoder wrote (see
+ * {@link withTransactionId} for which payloads qualify), when the new id fits in the old one's
+ * slot: its digits go first and spaces fill the rest (JSON allows whitespace before the comma),
+ * so the frame keeps its length and needs no copy. Returns false, leaving the frame untouched,
+ * when the payload does not qualify or the id does not fit.
+ *
+ * Only for a frame that nothing else reads any more, such as one just received and about to be
+ * relayed.
+ *
+ * @example
+ * ```ts
+ * const frame = encodeFrame(new CommandMessage({ transactionId: 1234, topic: 'b.echo', messageType: MessageType.Request }));
+ * patchTransactionId(frame, 56); // true: the payload now starts {"transaction_id":56  ,
+ * ```
+ */
+export function patchTransactionId(frame: Uint8Array, transactionId: number): boolean {
+  const end = idSlotEnd(frame);
+  const id = transactionId >>> 0;
+  if (end < 0 || digitCount(id) > end - TXID_DIGITS) return false;
+  const width = writeDigits(frame, TXID_DIGITS, id);
+  frame.fill(SPACE, TXID_DIGITS + width, end);
+  return true;
+}
 
 /**
  * A copy of `frame` whose payload carries `transactionId` instead of its own, made without
@@ -101,10 +188,11 @@ const DIGIT_0 = 0x30;
  * meant to be handed to a transport at once.
  *
  * It applies only to a payload that starts with `{"transaction_id":<digits>,` (the shape this
- * package's encoder writes) and in which no other member can also be read as `transaction_id`:
- * the name appears nowhere else and no `\u` escape appears at all (an escaped duplicate key would
- * need one). JSON.parse keeps the LAST of duplicate keys, so without that check a payload with a
- * second `transaction_id` would keep its old id after the patch.
+ * package's encoder writes; spaces before the comma, as {@link patchTransactionId} leaves, are
+ * allowed) and in which no other member can also be read as `transaction_id`: the name appears
+ * nowhere else and no `\u` escape appears at all (an escaped duplicate key would need one).
+ * JSON.parse keeps the LAST of duplicate keys, so without that check a payload with a second
+ * `transaction_id` would keep its old id after the patch.
  *
  * @example
  * ```ts
@@ -114,32 +202,16 @@ const DIGIT_0 = 0x30;
  * ```
  */
 export function withTransactionId(frame: Uint8Array, transactionId: number): Uint8Array | undefined {
+  const rest = idSlotEnd(frame);
+  if (rest < 0) return undefined;
+  const id = transactionId >>> 0;
+  const width = digitCount(id);
   const n = frame.length;
-  let at = HEADER_SIZE;
-  if (n < at + TXID_PREFIX.length + 2) return undefined;
-  for (let i = 0; i < TXID_PREFIX.length; i++) {
-    if (frame[at + i] !== TXID_PREFIX[i]) return undefined;
-  }
-  at += TXID_PREFIX.length;
-  const digitsStart = at;
-  while (at < n && at - digitsStart <= 10) {
-    const b = frame[at]!;
-    if (b < DIGIT_0 || b > DIGIT_0 + 9) break;
-    at++;
-  }
-  if (at === digitsStart || at - digitsStart > 10 || frame[at] !== COMMA) return undefined;
-  const rest = at;
-  // Native indexOf scans: a JS loop over every byte would cost as much as the re-encoding saved.
-  if (frame.indexOf(BACKSLASH, rest) >= 0 && hasUnicodeEscape(frame, rest)) return undefined;
-  for (let u = frame.indexOf(UNDERSCORE, rest); u >= 0; u = frame.indexOf(UNDERSCORE, u + 1)) {
-    if (startsWith(frame, u - TXID_UNDERSCORE, TXID_NAME)) return undefined;
-  }
-  const id = String(transactionId >>> 0);
-  const size = n - (rest - digitsStart) + id.length;
+  const size = n - (rest - TXID_DIGITS) + width;
   const out = size > BLOCK_MAX_FRAME ? new Uint8Array(size) : commit(reserve(size), size);
-  out.set(frame.subarray(0, digitsStart));
-  for (let i = 0; i < id.length; i++) out[digitsStart + i] = id.charCodeAt(i);
-  out.set(frame.subarray(rest), digitsStart + id.length);
+  out.set(frame.subarray(0, TXID_DIGITS));
+  writeDigits(out, TXID_DIGITS, id);
+  out.set(frame.subarray(rest), TXID_DIGITS + width);
   writeHeader(out, out.length - HEADER_SIZE, frame[4]!);
   return out;
 }
@@ -181,23 +253,19 @@ export function frameFromJson(
 ): Uint8Array {
   // UTF-8 never has fewer bytes than UTF-16 code units, so this skips encoding hopeless cases.
   if (json.length > maxPayload) throw tooLarge(json.length, maxPayload, topic);
-  let frame: Uint8Array;
-  let length: number;
-  if (json.length <= SCRATCH_CHARS) {
-    length = encoder.encodeInto(json, scratch.subarray(HEADER_SIZE)).written;
-    frame = scratch.slice(0, HEADER_SIZE + length);
-  } else {
-    // Most large payloads are ASCII: try encoding straight behind the header, and only
-    // encode again (with a copy) when the text needs more bytes than characters.
-    frame = new Uint8Array(HEADER_SIZE + json.length);
-    const result = encoder.encodeInto(json, frame.subarray(HEADER_SIZE));
-    length = result.written;
-    if (result.read < json.length) {
-      const bytes = encoder.encode(json);
-      length = bytes.length;
-      frame = new Uint8Array(HEADER_SIZE + length);
-      frame.set(bytes, HEADER_SIZE);
-    }
+  // Up to a block's size, encoded into the free end of the current block and copied out: cheaper
+  // than TextEncoder.encode + a second copy behind the header.
+  if (HEADER_SIZE + json.length * 3 <= BLOCK_SIZE) return blockFrame(json, type, maxPayload, topic, false);
+  // Most large payloads are ASCII: try encoding straight behind the header, and only encode
+  // again (with a copy) when the text needs more bytes than characters.
+  let frame = new Uint8Array(HEADER_SIZE + json.length);
+  const result = encoder.encodeInto(json, frame.subarray(HEADER_SIZE));
+  let length = result.written;
+  if (result.read < json.length) {
+    const bytes = encoder.encode(json);
+    length = bytes.length;
+    frame = new Uint8Array(HEADER_SIZE + length);
+    frame.set(bytes, HEADER_SIZE);
   }
   if (length > maxPayload) throw tooLarge(length, maxPayload, topic);
   writeHeader(frame, length, type);
@@ -242,12 +310,21 @@ export function sharedFrameFromJson(
   maxPayload = DEFAULT_MAX_PAYLOAD,
   topic = '',
 ): Uint8Array {
+  return HEADER_SIZE + json.length * 3 > BLOCK_MAX_FRAME
+    ? frameFromJson(json, type, maxPayload, topic)
+    : blockFrame(json, type, maxPayload, topic, true);
+}
+
+/**
+ * Encodes `json` as a frame at the free end of the current block. `keep` leaves it there (a view,
+ * see {@link sharedFrameFromJson}); otherwise it is copied out and the space stays free.
+ */
+function blockFrame(json: string, type: number, maxPayload: number, topic: string, keep: boolean): Uint8Array {
   const worst = HEADER_SIZE + json.length * 3;
-  if (worst > BLOCK_MAX_FRAME) return frameFromJson(json, type, maxPayload, topic);
   const at = reserve(worst);
   const length = encoder.encodeInto(json, block.subarray(at + HEADER_SIZE, at + worst)).written;
   if (length > maxPayload) throw tooLarge(length, maxPayload, topic);
-  const frame = commit(at, HEADER_SIZE + length);
+  const frame = keep ? commit(at, HEADER_SIZE + length) : block.slice(at, at + HEADER_SIZE + length);
   writeHeader(frame, length, type);
   return frame;
 }

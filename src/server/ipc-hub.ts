@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_PAYLOAD,
   PRE_REGISTRATION_MAX_PAYLOAD,
   encodeFrame,
+  patchTransactionId,
   withTransactionId,
 } from '../core/frame.ts';
 import {
@@ -1060,8 +1061,8 @@ export class IpcHub {
   /**
    * Sends a routed message with the transaction id the receiver knows it by. The received frame
    * goes on as it is with only the id rewritten in its bytes (no JSON re-encoding), when its
-   * payload allows that safely (see `withTransactionId`); otherwise it is re-encoded. Throws
-   * what `send` throws (too large for the receiver, not serialisable).
+   * payload allows that safely (see `patchTransactionId`, `withTransactionId`); otherwise it is
+   * re-encoded. Throws what `send` throws (too large for the receiver, not serialisable).
    */
   private sendWithTxid(
     peer: Peer,
@@ -1069,10 +1070,14 @@ export class IpcHub {
     frame: Uint8Array | undefined,
     transactionId: number,
   ): void {
-    const patched = frame === undefined ? undefined : withTransactionId(frame, transactionId);
-    if (patched !== undefined) {
-      peer.conn.sendFrame(patched);
-      return;
+    if (frame !== undefined) {
+      // The received frame is the hub's alone once decoded: rewritten in place when the new id
+      // fits in the old one's digits, else copied with the new id.
+      const patched = patchTransactionId(frame, transactionId) ? frame : withTransactionId(frame, transactionId);
+      if (patched !== undefined) {
+        peer.conn.sendFrame(patched);
+        return;
+      }
     }
     const own = msg.transactionId;
     msg.transactionId = transactionId;
