@@ -10,6 +10,12 @@ import { DEFAULT_MAX_DEPTH, type CommandMessage } from './message.ts';
 
 const NO_OUTPUT: Array<CommandMessage | IpcError> = [];
 
+/**
+ * Smallest first buffer of a split frame (when little of it has arrived yet): small frames get
+ * their exact size at once, larger ones grow as their bytes come.
+ */
+const FIRST_FRAME_BUFFER = 1024;
+
 /** Options of {@link FrameDecoder}. */
 export interface FrameDecoderOptions {
   /** Largest payload accepted, in bytes; checked before anything is allocated. Default 4 MiB. */
@@ -32,8 +38,10 @@ export type FrameSink = (type: number, payload: Uint8Array, frame: Uint8Array) =
  * later push reports the same `ERR_FRAMING` error. A message that is well framed but invalid
  * is reported as `ERR_INVALID_MESSAGE` and decoding continues.
  *
- * Memory: a frame split across chunks costs one buffer of exactly its size; frames that lie
- * whole inside a chunk are handed out as views of it, without copying.
+ * Memory: a frame split across chunks is gathered in one buffer that grows with the bytes that
+ * have actually arrived (doubling, up to the frame's exact size), never sized from the header
+ * alone: a peer that announces a large frame and sends nothing costs a few KiB, not the announced
+ * size. Frames that lie whole inside a chunk are handed out as views of it, without copying.
  *
  * @example
  * ```ts
@@ -53,7 +61,10 @@ export class FrameDecoder {
   readonly maxDepth: number;
   private readonly header = new Uint8Array(HEADER_SIZE);
   private headerFill = 0;
+  /** The split frame being gathered; may still be shorter than `frameSize` (see `reserve`). */
   private frame: Uint8Array | null = null;
+  /** Total size (header + payload) of the frame being gathered. */
+  private frameSize = 0;
   private frameFill = 0;
   private offset = 0;
   private failure: IpcError | null = null;
@@ -118,12 +129,12 @@ export class FrameDecoder {
     let at = 0;
     while (at < n) {
       if (this.frame !== null) {
-        const take = Math.min(this.frame.length - this.frameFill, n - at);
-        this.frame.set(chunk.subarray(at, at + take), this.frameFill);
+        const take = Math.min(this.frameSize - this.frameFill, n - at);
+        const frame = this.reserve(this.frameFill + take);
+        frame.set(chunk.subarray(at, at + take), this.frameFill);
         this.frameFill += take;
         at += take;
-        if (this.frameFill === this.frame.length) {
-          const frame = this.frame;
+        if (this.frameFill === this.frameSize) {
           this.frame = null;
           this.frameFill = 0;
           this.offset += frame.length;
@@ -147,9 +158,7 @@ export class FrameDecoder {
           sink(type, new Uint8Array(chunk.buffer, base + HEADER_SIZE, length), frame);
           if (this.failure) throw this.failure;
         } else {
-          this.frame = new Uint8Array(HEADER_SIZE + length);
-          this.frame.set(chunk.subarray(at));
-          this.frameFill = n - at;
+          this.startFrame(HEADER_SIZE + length, chunk.subarray(at));
           at = n;
         }
         continue;
@@ -163,11 +172,30 @@ export class FrameDecoder {
         const type = this.header[4]!;
         this.check(length, type);
         this.headerFill = 0;
-        this.frame = new Uint8Array(HEADER_SIZE + length);
-        this.frame.set(this.header);
-        this.frameFill = HEADER_SIZE;
+        this.startFrame(HEADER_SIZE + length, this.header);
       }
     }
+  }
+
+  /** Starts gathering a split frame of `size` bytes whose first bytes are `first`. */
+  private startFrame(size: number, first: Uint8Array): void {
+    this.frameSize = size;
+    this.frame = new Uint8Array(Math.min(size, Math.max(FIRST_FRAME_BUFFER, first.length * 2)));
+    this.frame.set(first);
+    this.frameFill = first.length;
+  }
+
+  /**
+   * The frame buffer, grown to hold at least `needed` bytes: doubled (so copying stays linear in
+   * the frame's size), never beyond the frame's size, so it is exactly that size once complete.
+   */
+  private reserve(needed: number): Uint8Array {
+    const frame = this.frame as Uint8Array;
+    if (needed <= frame.length) return frame;
+    const grown = new Uint8Array(Math.min(this.frameSize, Math.max(needed, frame.length * 2)));
+    grown.set(frame.subarray(0, this.frameFill));
+    this.frame = grown;
+    return grown;
   }
 
   private check(length: number, type: number): void {

@@ -268,7 +268,8 @@ describe('FrameDecoder', () => {
         if (i < frame.length - 1 && held !== i + 1) linear = false;
         if (held > maxBuffered) maxBuffered = held;
       }
-      // Holds exactly what has arrived (no chunk list, no doubling growth)...
+      // Holds exactly what has arrived (no chunk list; its buffer grows with the bytes, never
+      // to a size only announced)...
       expect(linear).toBe(true);
       expect(maxBuffered).toBe(frame.length - 1);
       // ... in a single allocation of exactly the frame's size, handed out without a copy.
