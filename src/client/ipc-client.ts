@@ -716,6 +716,14 @@ export class IpcClient {
     return this.#userInflight;
   }
 
+  /**
+   * Messages awaiting their Response, internal ones (Finalize, restored Subscribes) included:
+   * 0 whenever the client is idle, so a test can see that nothing is left waiting.
+   */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
   /** Requests waiting in the offline buffer. */
   get buffered(): number {
     return this.#buffer.size;
@@ -760,7 +768,7 @@ export class IpcClient {
     data: unknown = null,
     options: RequestOptions = {},
   ): Promise<CommandMessage> {
-    return this.#userCall(() => CommandMessage.request(topic, data), topic, options);
+    return this.#userCall(CommandMessage.request, topic, data, options);
   }
 
   /**
@@ -772,7 +780,7 @@ export class IpcClient {
    * ```
    */
   read(topic: string, options: RequestOptions = {}): Promise<CommandMessage> {
-    return this.#userCall(() => CommandMessage.read(topic), topic, options);
+    return this.#userCall(CommandMessage.read, topic, null, options);
   }
 
   /**
@@ -784,7 +792,7 @@ export class IpcClient {
    * ```
    */
   write(topic: string, data: unknown, options: RequestOptions = {}): Promise<CommandMessage> {
-    return this.#userCall(() => CommandMessage.write(topic, data), topic, options);
+    return this.#userCall(CommandMessage.write, topic, data, options);
   }
 
   /**
@@ -1188,7 +1196,7 @@ export class IpcClient {
         this.#closing
           ? new IpcError(
               'ERR_SHUTDOWN',
-              `${messageKind(call.msg)} ${call.msg.topic}: the client closed`,
+              `${describeCall(call.msg)}: the client closed`,
             )
           : new IpcError(
               'ERR_CONNECTION',
@@ -1334,9 +1342,11 @@ export class IpcClient {
       : undefined;
   }
 
+  /** `make` is a CommandMessage factory (not a closure: one fewer allocation per request). */
   #userCall(
-    make: () => CommandMessage,
+    make: (topic: string, data: unknown) => CommandMessage,
     topic: string,
+    data: unknown,
     options: RequestOptions,
   ): Promise<CommandMessage> {
     if (typeof topic !== 'string' || topic === '') {
@@ -1350,7 +1360,7 @@ export class IpcClient {
     }
     // A failed Response is turned into a rejection by #settle itself: a `.then` here would cost
     // a second promise on every request.
-    return this.#call(make(), {
+    return this.#call(make(topic, data), {
       user: true,
       timeoutMs,
       signal: options.signal,
@@ -1628,7 +1638,7 @@ export class IpcClient {
     const shutdownError = (call: Call): IpcError =>
       new IpcError(
         'ERR_SHUTDOWN',
-        `${messageKind(call.msg)} ${call.msg.topic}: the client closed`,
+        `${describeCall(call.msg)}: the client closed`,
         {
           cause: error,
         },
