@@ -42,7 +42,7 @@ import {
   toIpcError,
   type InvalidMessageInfo,
 } from 'autocore-ipc';
-import { connectTcp, type TcpTransport } from 'autocore-ipc/node';
+import { connectTcp, redactText as redact, type TcpTransport } from 'autocore-ipc/node';
 import type { RawData, WebSocket } from 'ws';
 import type { BridgeLogEntry, ResolvedBridgeOptions, ResolvedToken } from './config.ts';
 import type { MetricsRegistry } from './metrics.ts';
@@ -118,15 +118,6 @@ const WS_ERROR_CLOSE: Record<string, number> = {
 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/**
- * Strips anything quoted from an error text before it is logged: decoder messages may quote a
- * piece of the offending value, and logs never hold message content.
- */
-export function redact(text: string): string {
-  const out = text.replace(/"(?:[^"\\]|\\.)*"?/g, '"…"').replace(/'[^']*'?/g, "'…'");
-  return out.length > 200 ? `${out.slice(0, 200)}…` : out;
-}
 
 function clip(text: string, max = 128): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;

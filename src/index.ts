@@ -36,5 +36,6 @@ export {
   type ModuleConnection,
   type HubCloseOptions,
 } from './server/ipc-hub.ts';
+export { redactError, redactText } from './server/redact.ts';
 export type { IpcServerEvents, ServerEvent } from './server/server-events.ts';
 export { SDK_VERSION } from './server/version.ts';

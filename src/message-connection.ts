@@ -248,14 +248,13 @@ export class MessageConnection {
         this.send(reply);
       }
     }
-    this.handlers.onError(forLog(err));
+    this.handlers.onError(err);
   }
 
   private fatal(err: IpcError): void {
     if (this.transport.isClosed) return;
-    const reported = forLog(err);
-    this.handlers.onError(reported);
-    this.close(reported);
+    this.handlers.onError(err);
+    this.close(err);
   }
 
   private onHeartbeat(msg: CommandMessage): void {
@@ -332,19 +331,6 @@ export class MessageConnection {
     this.closedReported = true;
     this.handlers.onClose(err);
   }
-}
-
-/**
- * A decoding fault as it is reported locally (error events, the close reason, hence logs): the
- * quoted fragments a validator or JSON.parse copies out of the offending payload are cut out, and
- * the parser's own error (which quotes the payload too) is not kept as `cause`, so no message
- * content reaches a log. The sender's "Invalid message" answer keeps the full detail.
- */
-function forLog(err: IpcError): IpcError {
-  if (err.code !== 'ERR_FRAMING' && err.code !== 'ERR_INVALID_MESSAGE') return err;
-  const message = err.message.replace(/"(?:[^"\\]|\\.)*"?/g, '"…"').replace(/'[^']*'?/g, "'…'");
-  if (message === err.message && err.cause === undefined) return err;
-  return new IpcError(err.code, message, err.invalid === undefined ? {} : { invalid: err.invalid });
 }
 
 function unref(timer: unknown): void {

@@ -30,6 +30,7 @@ import { TopicTrie } from '../core/topic-trie.ts';
 import { MessageConnection } from '../message-connection.ts';
 import type { Transport } from '../transports/transport.ts';
 import { DeadlineQueue } from './deadline-queue.ts';
+import { redactError } from './redact.ts';
 import type { IpcServerEvents } from './server-events.ts';
 import { SDK_VERSION } from './version.ts';
 
@@ -979,7 +980,7 @@ export class IpcHub {
     }
     const event: IpcServerEvents['disconnected'] = { remoteAddress: peer.remoteAddress };
     if (name !== undefined) event.name = name;
-    if (why !== undefined) event.error = why;
+    if (why !== undefined) event.error = redactError(why);
     this.emit('disconnected', event);
   }
 
@@ -1144,7 +1145,9 @@ export class IpcHub {
     );
   }
 
-  private report(error: IpcError, remoteAddress?: string): void {
+  private report(raw: IpcError, remoteAddress?: string): void {
+    // Events end up in logs: a decoding fault's text must not carry the message's content.
+    const error = redactError(raw);
     this.emit('error', remoteAddress === undefined ? { error } : { error, remoteAddress });
   }
 
