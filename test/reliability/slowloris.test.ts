@@ -18,10 +18,7 @@ import { byMode, recordFigure } from './support/figures.ts';
 import {
   HealthyPair,
   formatLatency,
-  healthyWs,
-  measureFor,
   percentile,
-  probeLoop,
   sleep,
   type LatencySummary,
 } from './support/flood-probe.ts';
@@ -36,6 +33,7 @@ import {
   trickle,
   type FloodSocket,
 } from './support/flood-sockets.ts';
+import { ProbeProcess } from './support/flood-probe-process.ts';
 import { startStack, type Stack } from './support/stack-process.ts';
 import { encodeFrame } from '../../src/core/frame.ts';
 import { CommandMessage } from '../../src/core/message.ts';
@@ -153,7 +151,9 @@ describe('reliability 3: slowloris and floods', () => {
       }),
       (s) => s.stop(),
     );
-    const pair = track(await HealthyPair.start(stack.address), (p) => p.close());
+    const pair = track(await ProbeProcess.start({ kind: 'pair', address: stack.address }), (p) =>
+      p.close(),
+    );
     const base = await stack.stats({ gc: true });
     const baseline = await pair.measure(BASELINE_MS);
 
@@ -246,7 +246,9 @@ describe('reliability 3: slowloris and floods', () => {
       }),
       (s) => s.stop(),
     );
-    const pair = track(await HealthyPair.start(stack.address), (p) => p.close());
+    const pair = track(await ProbeProcess.start({ kind: 'pair', address: stack.address }), (p) =>
+      p.close(),
+    );
     const base = await stack.stats({ gc: true });
     const baseline = await pair.measure(BASELINE_MS);
 
@@ -297,18 +299,18 @@ describe('reliability 3: slowloris and floods', () => {
   });
 
   describe('the bridge', () => {
-    async function bridgeStack(): Promise<{
-      stack: Stack;
-      port: number;
-      roundTrip: () => Promise<number>;
-    }> {
+    async function bridgeStack(): Promise<{ stack: Stack; port: number; healthy: ProbeProcess }> {
       const stack = track(await startStack({ bridge: {} }), (s) => s.stop());
-      const ws = track(await healthyWs(stack.bridgeUrl as string, 'hmi_healthy'), (h) =>
-        h.client.close(),
+      // Registered, with a first round trip made (the server has read its Initialize answer).
+      const healthy = track(
+        await ProbeProcess.start({
+          kind: 'ws',
+          url: stack.bridgeUrl as string,
+          name: 'hmi_healthy',
+        }),
+        (h) => h.close(),
       );
-      // The server must have read the Initialize answer before the baseline is taken.
-      await ws.roundTrip();
-      return { stack, port: stack.bridgePort as number, roundTrip: () => ws.roundTrip() };
+      return { stack, port: stack.bridgePort as number, healthy };
     }
 
     function upgradeHead(port: number, extra: string): string {
@@ -319,9 +321,9 @@ describe('reliability 3: slowloris and floods', () => {
     }
 
     it(`refuses ${4 * BAD_HANDSHAKES} oversized handshakes (2,000 headers, huge Sec-WebSocket-Protocol) and closes them`, async () => {
-      const { stack, port, roundTrip } = await bridgeStack();
+      const { stack, port, healthy } = await bridgeStack();
       const base = await stack.stats({ gc: true });
-      const baseline = await measureFor(roundTrip, BASELINE_MS);
+      const baseline = await healthy.measure(BASELINE_MS);
 
       const kinds: Array<{ name: string; head: string; status: number }> = [
         // 2,000 short headers: within the byte limit, over the count limit.
@@ -351,7 +353,7 @@ describe('reliability 3: slowloris and floods', () => {
           status: 400,
         },
       ];
-      const probe = probeLoop(roundTrip, 10);
+      const probe = healthy.probe(10);
       const results: Array<{
         name: string;
         statuses: Map<number, number>;
@@ -421,11 +423,11 @@ describe('reliability 3: slowloris and floods', () => {
     });
 
     it(`times out ${SLOW_HANDSHAKES} trickled and ${SLOW_HANDSHAKES} silent handshakes within the handshake deadline + 1 s`, async () => {
-      const { stack, port, roundTrip } = await bridgeStack();
+      const { stack, port, healthy } = await bridgeStack();
       const base = await stack.stats({ gc: true });
-      const baseline = await measureFor(roundTrip, BASELINE_MS);
+      const baseline = await healthy.measure(BASELINE_MS);
 
-      const probe = probeLoop(roundTrip, 10);
+      const probe = healthy.probe(10);
       const trickled = track(
         await openSockets(port, SLOW_HANDSHAKES, { concurrency: 50 }),
         destroyAll,

@@ -13,7 +13,6 @@ import { FrameDecoder } from '../../src/core/frame-decoder.ts';
 import { RawPeer } from '../support/raw-peer.ts';
 import { byMode, recordFigure } from './support/figures.ts';
 import {
-  HealthyPair,
   formatLatency,
   mib,
   percentile,
@@ -31,6 +30,7 @@ import {
   openSockets,
   type FloodSocket,
 } from './support/flood-sockets.ts';
+import { ProbeProcess } from './support/flood-probe-process.ts';
 import { startStack, type Stack } from './support/stack-process.ts';
 
 const MiB = 1024 * 1024;
@@ -86,8 +86,8 @@ async function stackUnderTest(): Promise<Stack> {
   return stack;
 }
 
-async function healthyPair(stack: Stack): Promise<HealthyPair> {
-  const pair = await HealthyPair.start(stack.address);
+async function healthyPair(stack: Stack): Promise<ProbeProcess> {
+  const pair = await ProbeProcess.start({ kind: 'pair', address: stack.address });
   cleanups.push(() => pair.close());
   return pair;
 }
@@ -151,7 +151,7 @@ interface AttackResult {
  */
 async function underAttack(
   stack: Stack,
-  pair: HealthyPair,
+  pair: ProbeProcess,
   connect: () => Promise<void>,
   attack: () => Promise<void>,
 ): Promise<AttackResult> {
