@@ -1,11 +1,18 @@
 /**
- * The measuring loops of the peer roles (bench/roles/nats.ts, bench/roles/mqtt.ts), the same
- * as the SDK asker's and publisher's in bench/roles/sdk.ts, written once over a `roundTrip` and
- * a `broadcast`/`sync` pair so every system is driven identically. Also the payloads the peers
- * carry: the same JSON objects as the SDK's wire messages (bench/lib/role-io.ts), encoded and
- * decoded at both ends for every request, so JSON costs every system the same.
+ * The measuring loops every role drives (bench/roles/sdk.ts, nats.ts, mqtt.ts), written once over
+ * a `roundTrip` and a `broadcast`/`sync` pair so every system is driven identically. Also the
+ * payloads the peers carry: the same JSON objects as the SDK's wire messages
+ * (bench/lib/role-io.ts), encoded and decoded at both ends for every request, so JSON costs
+ * every system the same.
  */
-import { BROADCAST_DATA, BROADCAST_TOPIC, ECHO_TOPIC, REQUEST_DATA, wireJson } from './role-io.ts';
+import {
+  BROADCAST_DATA,
+  BROADCAST_TOPIC,
+  ECHO_TOPIC,
+  REQUEST_DATA,
+  emit,
+  wireJson,
+} from './role-io.ts';
 
 /** Reads a numeric command field. */
 export function num(v: unknown, fallback: number): number {
@@ -61,6 +68,25 @@ export async function pipelined(
   await Promise.all(loops);
   // `all` counts the warm-up and the drain too: what the processes' CPU time was spent on.
   return { count, all, ms: elapsed, rate: (count / elapsed) * 1000 };
+}
+
+/**
+ * An asker role's command handler: `seq` (sequential round trips) and `pipe` (requests in
+ * flight), each answered with one JSON line.
+ */
+export function askerCommands(
+  roundTrip: () => Promise<unknown>,
+): (cmd: Record<string, unknown>) => Promise<void> {
+  return async (cmd) => {
+    if (cmd.cmd === 'seq') {
+      emit({ seq: await sequential(roundTrip, num(cmd.warmup, 500), num(cmd.n, 5000)) });
+    } else if (cmd.cmd === 'pipe') {
+      const inflight = num(cmd.inflight, 64);
+      emit({
+        pipe: await pipelined(roundTrip, inflight, num(cmd.warmupMs, 300), num(cmd.ms, 2000)),
+      });
+    }
+  };
 }
 
 /**

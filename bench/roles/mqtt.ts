@@ -20,10 +20,8 @@ import {
   answerSyncJson,
   broadcastJson,
   fanOutDriver,
-  num,
-  pipelined,
+  askerCommands,
   requestJson,
-  sequential,
   subscriberCounter,
   syncCount,
   syncJson,
@@ -83,13 +81,20 @@ async function requester(
       const correlationData = Buffer.alloc(4);
       correlationData.writeUInt32LE(id, 0);
       pending.set(id, resolve);
-      const opts: IClientPublishOptions = { qos: 0, properties: { responseTopic: replyTopic, correlationData } };
+      const opts: IClientPublishOptions = {
+        qos: 0,
+        properties: { responseTopic: replyTopic, correlationData },
+      };
       client.publish(topic, payload, opts);
     });
 }
 
 /** Subscribes `topic` and answers every request on it with `answer(payload)`. */
-async function responder(client: MqttClient, topic: string, answer: (payload: string) => string): Promise<void> {
+async function responder(
+  client: MqttClient,
+  topic: string,
+  answer: (payload: string) => string,
+): Promise<void> {
   client.on('message', (t, payload, packet) => {
     if (t !== topic) return;
     const responseTopic = packet.properties?.responseTopic;
@@ -117,17 +122,10 @@ async function main(): Promise<void> {
       const client = await open(`bench-${name}`);
       process.on('SIGTERM', () => client.end(true, () => process.exit(0)));
       const request = await requester(client, `${name}/reply`);
-      const roundTrip = async (): Promise<unknown> => JSON.parse(await request(ECHO, requestJson()));
+      const roundTrip = async (): Promise<unknown> =>
+        JSON.parse(await request(ECHO, requestJson()));
       emit({ ready: true });
-      onCommands(async (cmd) => {
-        if (cmd.cmd === 'seq') {
-          emit({ seq: await sequential(roundTrip, num(cmd.warmup, 500), num(cmd.n, 5000)) });
-        } else if (cmd.cmd === 'pipe') {
-          emit({
-            pipe: await pipelined(roundTrip, num(cmd.inflight, 64), num(cmd.warmupMs, 300), num(cmd.ms, 2000)),
-          });
-        }
-      });
+      onCommands(askerCommands(roundTrip));
       return;
     }
     case 'publisher': {
@@ -141,7 +139,11 @@ async function main(): Promise<void> {
         for (const r of replies) counted += syncCount(r);
         return counted;
       };
-      const fan = fanOutDriver(() => client.publish(BROADCAST, broadcastJson(), { qos: 0 }), sync, subs.length);
+      const fan = fanOutDriver(
+        () => client.publish(BROADCAST, broadcastJson(), { qos: 0 }),
+        sync,
+        subs.length,
+      );
       emit({ ready: true });
       onCommands(async (cmd) => {
         if (cmd.cmd === 'fan') emit({ fan: await fan(cmd) });

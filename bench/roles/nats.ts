@@ -22,10 +22,8 @@ import {
   answerSyncJson,
   broadcastJson,
   fanOutDriver,
-  num,
-  pipelined,
+  askerCommands,
   requestJson,
-  sequential,
   subscriberCounter,
   syncCount,
   syncJson,
@@ -47,7 +45,10 @@ async function connect(): Promise<NatsConnection> {
       servers: where,
       // nats.ws builds `new WebSocket(url)` from the global by default; Node 20 has none.
       wsFactory: (url: string) =>
-        Promise.resolve({ socket: new WebSocket(url) as unknown as globalThis.WebSocket, encrypted: false }),
+        Promise.resolve({
+          socket: new WebSocket(url) as unknown as globalThis.WebSocket,
+          encrypted: false,
+        }),
     } as Parameters<typeof connectWs>[0]);
     // The two packages share one client core; only the transport differs.
     return nc as unknown as NatsConnection;
@@ -78,15 +79,7 @@ async function main(): Promise<void> {
       const roundTrip = async (): Promise<unknown> =>
         JSON.parse(text(await nc.request(ECHO_TOPIC, requestJson(), { timeout: 30_000 })));
       emit({ ready: true });
-      onCommands(async (cmd) => {
-        if (cmd.cmd === 'seq') {
-          emit({ seq: await sequential(roundTrip, num(cmd.warmup, 500), num(cmd.n, 5000)) });
-        } else if (cmd.cmd === 'pipe') {
-          emit({
-            pipe: await pipelined(roundTrip, num(cmd.inflight, 64), num(cmd.warmupMs, 300), num(cmd.ms, 2000)),
-          });
-        }
-      });
+      onCommands(askerCommands(roundTrip));
       return;
     }
     case 'publisher': {
@@ -99,7 +92,11 @@ async function main(): Promise<void> {
         for (const r of replies) counted += syncCount(text(r));
         return counted;
       };
-      const fan = fanOutDriver(() => nc.publish(BROADCAST_TOPIC, broadcastJson()), sync, subs.length);
+      const fan = fanOutDriver(
+        () => nc.publish(BROADCAST_TOPIC, broadcastJson()),
+        sync,
+        subs.length,
+      );
       emit({ ready: true });
       onCommands(async (cmd) => {
         if (cmd.cmd === 'fan') emit({ fan: await fan(cmd) });

@@ -36,6 +36,7 @@ import {
   memory,
   onCommands,
 } from '../lib/role-io.ts';
+import { askerCommands, fanOutDriver, subscriberCounter } from '../lib/drivers.ts';
 
 const [role = '', ...args] = process.argv.slice(2);
 
@@ -54,58 +55,10 @@ function connectorOf(peer: string): Connector {
 }
 
 function connect(peer: string, handler: ModuleHandler): Promise<IpcClient> {
-  return IpcClient.connect(connectorOf(peer), handler, { reconnect: false, retryFirstConnect: false });
-}
-
-function num(v: unknown, fallback: number): number {
-  return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
-}
-
-/** Sequential round trips: `warmup` unmeasured, then `n` measured one by one (microseconds). */
-async function sequential(client: IpcClient, warmup: number, n: number): Promise<Record<string, number>> {
-  for (let i = 0; i < warmup; i++) await client.request(ECHO_TOPIC, REQUEST_DATA);
-  const lat = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await client.request(ECHO_TOPIC, REQUEST_DATA);
-    lat[i] = (performance.now() - t0) * 1000;
-  }
-  lat.sort();
-  const at = (q: number): number => lat[Math.min(n - 1, Math.ceil(q * n) - 1)] as number;
-  let sum = 0;
-  for (const x of lat) sum += x;
-  return { n, p50: at(0.5), p99: at(0.99), mean: sum / n };
-}
-
-/** `inflight` request loops for `ms` after `warmupMs`; round trips completed in the window. */
-async function pipelined(
-  client: IpcClient,
-  inflight: number,
-  warmupMs: number,
-  ms: number,
-): Promise<Record<string, number>> {
-  let count = 0;
-  let all = 0;
-  let measuring = false;
-  let stop = false;
-  const loop = async (): Promise<void> => {
-    while (!stop) {
-      await client.request(ECHO_TOPIC, REQUEST_DATA);
-      all++;
-      if (measuring) count++;
-    }
-  };
-  const loops = Array.from({ length: inflight }, loop);
-  await new Promise((r) => setTimeout(r, warmupMs));
-  measuring = true;
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  measuring = false;
-  const elapsed = performance.now() - t0;
-  stop = true;
-  await Promise.all(loops);
-  // `all` counts the warm-up and the drain too: what the processes' CPU time was spent on.
-  return { count, all, ms: elapsed, rate: (count / elapsed) * 1000 };
+  return IpcClient.connect(connectorOf(peer), handler, {
+    reconnect: false,
+    retryFirstConnect: false,
+  });
 }
 
 async function main(): Promise<void> {
@@ -119,7 +72,8 @@ async function main(): Promise<void> {
       server.on('registered', () => registered++);
       emit({ ready: true, address: server.address, port: server.port });
       onCommands(async (cmd) => {
-        if (cmd.cmd === 'memory') emit({ memory: { ...memory(), registered, connections: server.connectionCount } });
+        if (cmd.cmd === 'memory')
+          emit({ memory: { ...memory(), registered, connections: server.connectionCount } });
         else if (cmd.cmd === 'close') {
           await server.close({ timeoutMs: 500 });
           emit({ closed: true });
@@ -134,23 +88,19 @@ async function main(): Promise<void> {
       );
       const client = await connect(args[0] ?? '', handler);
       emit({ ready: true });
-      process.on('SIGTERM', () => void client.close({ timeoutMs: 200 }).finally(() => process.exit(0)));
+      process.on(
+        'SIGTERM',
+        () => void client.close({ timeoutMs: 200 }).finally(() => process.exit(0)),
+      );
       onCommands(() => {});
       return;
     }
     case 'asker': {
       const client = await connect(args[0] ?? '', new BaseModuleHandler(args[1] ?? 'a'));
+      const echo = () => client.request(ECHO_TOPIC, REQUEST_DATA);
       emit({ ready: true });
       process.on('SIGTERM', () => process.exit(0));
-      onCommands(async (cmd) => {
-        if (cmd.cmd === 'seq') {
-          emit({ seq: await sequential(client, num(cmd.warmup, 500), num(cmd.n, 5000)) });
-        } else if (cmd.cmd === 'pipe') {
-          emit({
-            pipe: await pipelined(client, num(cmd.inflight, 64), num(cmd.warmupMs, 300), num(cmd.ms, 2000)),
-          });
-        }
-      });
+      onCommands(askerCommands(echo));
       return;
     }
     case 'publisher': {
@@ -168,51 +118,24 @@ async function main(): Promise<void> {
         return counted;
       };
       let seq = 0;
-      let allSent = 0;
-      const runFor = async (ms: number, burst: number): Promise<number> => {
-        const end = performance.now() + ms;
-        let sent = 0;
-        let prev: Promise<number> | undefined;
-        while (performance.now() < end) {
-          for (let i = 0; i < burst; i++) {
-            client.broadcast(BROADCAST_TOPIC, { ...BROADCAST_DATA, seq: seq++ });
-          }
-          sent += burst;
-          allSent += burst;
-          const s = sync(null);
-          if (prev !== undefined) await prev;
-          prev = s;
-        }
-        if (prev !== undefined) await prev;
-        return sent;
-      };
+      const fan = fanOutDriver(
+        () => client.broadcast(BROADCAST_TOPIC, { ...BROADCAST_DATA, seq: seq++ }),
+        sync,
+        subs.length,
+      );
       onCommands(async (cmd) => {
-        if (cmd.cmd !== 'fan') return;
-        const burst = num(cmd.burst, 200);
-        await runFor(num(cmd.warmupMs, 300), burst);
-        await sync('start');
-        const t0 = performance.now();
-        const sent = await runFor(num(cmd.ms, 2000), burst);
-        const delivered = await sync('end');
-        const ms = performance.now() - t0;
-        // `all`: deliveries including the warm-up (what the processes' CPU time was spent on).
-        emit({ fan: { sent, delivered, all: allSent * subs.length, ms, rate: (delivered / ms) * 1000 } });
-        allSent = 0;
+        if (cmd.cmd === 'fan') emit({ fan: await fan(cmd) });
       });
       return;
     }
     case 'subscriber': {
       const name = args[1] ?? 'sub0';
-      let count = 0;
-      let base = 0;
-      const handler = new BaseModuleHandler(name).route(`${name}.sync`, ({ message }) => {
-        if (message.data === 'start') base = count;
-        return message.intoResponse(message.data === 'end' ? count - base : null);
-      });
+      const counter = subscriberCounter();
+      const handler = new BaseModuleHandler(name).route(`${name}.sync`, ({ message }) =>
+        message.intoResponse(counter.onSync(message.data)),
+      );
       const client = await connect(args[0] ?? '', handler);
-      await client.subscribe('bench.>', () => {
-        count++;
-      });
+      await client.subscribe('bench.>', counter.onBroadcast);
       emit({ ready: true });
       process.on('SIGTERM', () => process.exit(0));
       onCommands(() => {});
