@@ -312,5 +312,5 @@ describe('modules behind a fault proxy', () => {
     expect(faults.resetsMidFrame).toBeGreaterThan(0);
     expect(faults.halfCloses).toBeGreaterThan(0);
     for (const c of clients) expect(c.pending).toBe(0);
-  });
+  }, DURATION_MS + 120_000);
 });

@@ -229,5 +229,7 @@ describe('a silent network partition between server and module', () => {
       expect(moduleWorst).toBeLessThanOrEqual(2 * 3 * HEARTBEAT_MS);
       expect(rejectWorst).toBeLessThanOrEqual(500);
     },
+    // Each round takes about 10 s (processes starting in the namespaces, the cut, detection).
+    ROUNDS * 20_000 + 60_000,
   );
 });
