@@ -20,6 +20,7 @@ import {
   onCommands,
   wireJson,
 } from '../lib/role-io.ts';
+import { num, sequential } from '../lib/drivers.ts';
 
 const role = process.argv[2];
 const HEADER = 5;
@@ -97,11 +98,14 @@ if (role === 'hub') {
   });
   const send = batcher(socket);
   // Answers each frame with the same bytes marked as a Response, as a module would.
-  socket.on('data', frameSplitter((frame) => {
-    const reply = Buffer.from(frame);
-    reply[4] = 2;
-    send(reply);
-  }));
+  socket.on(
+    'data',
+    frameSplitter((frame) => {
+      const reply = Buffer.from(frame);
+      reply[4] = 2;
+      send(reply);
+    }),
+  );
   socket.on('error', () => process.exit(0));
   socket.on('close', () => process.exit(0));
 } else if (role === 'asker' || role === 'publisher' || role === 'subscriber') {
@@ -122,7 +126,10 @@ function peer(kind: string, port: number): void {
   process.on('SIGTERM', () => process.exit(0));
   const send = batcher(socket);
   let onFrame: (frame: Buffer) => void = () => {};
-  socket.on('data', frameSplitter((frame) => onFrame(frame)));
+  socket.on(
+    'data',
+    frameSplitter((frame) => onFrame(frame)),
+  );
 
   if (kind === 'asker') {
     // The bytes an SDK asker would send for the same request (the floor never parses them).
@@ -136,24 +143,12 @@ function peer(kind: string, port: number): void {
       });
     onCommands(async (cmd) => {
       if (cmd.cmd === 'seq') {
-        const warmup = typeof cmd.warmup === 'number' ? cmd.warmup : 500;
-        const n = typeof cmd.n === 'number' ? cmd.n : 5000;
-        for (let i = 0; i < warmup; i++) await roundTrip();
-        const lat = new Float64Array(n);
-        for (let i = 0; i < n; i++) {
-          const t0 = performance.now();
-          await roundTrip();
-          lat[i] = (performance.now() - t0) * 1000;
-        }
-        lat.sort();
-        const at = (q: number): number => lat[Math.min(n - 1, Math.ceil(q * n) - 1)] as number;
-        let sum = 0;
-        for (const x of lat) sum += x;
-        emit({ seq: { n, p50: at(0.5), p99: at(0.99), mean: sum / n } });
+        emit({ seq: await sequential(roundTrip, num(cmd.warmup, 500), num(cmd.n, 5000)) });
       } else if (cmd.cmd === 'pipe') {
-        const inflight = typeof cmd.inflight === 'number' ? cmd.inflight : 64;
-        const warmupMs = typeof cmd.warmupMs === 'number' ? cmd.warmupMs : 300;
-        const ms = typeof cmd.ms === 'number' ? cmd.ms : 2000;
+        // Callbacks, not promises: the floor pays nothing per request but the bytes.
+        const inflight = num(cmd.inflight, 64);
+        const warmupMs = num(cmd.warmupMs, 300);
+        const ms = num(cmd.ms, 2000);
         let count = 0;
         let all = 0;
         let measuring = false;
@@ -224,7 +219,9 @@ function peer(kind: string, port: number): void {
       send(frame);
       const need = ++syncs * subscribers;
       return () =>
-        answers >= need ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { need, resolve }));
+        answers >= need
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => (waiter = { need, resolve }));
     };
     let allSent = 0;
     const runFor = async (ms: number, burst: number): Promise<number> => {
@@ -253,7 +250,13 @@ function peer(kind: string, port: number): void {
       await sync(syncFrame(6))();
       const elapsed = performance.now() - t0;
       emit({
-        fan: { sent, delivered: counted, all: allSent * subscribers, ms: elapsed, rate: (counted / elapsed) * 1000 },
+        fan: {
+          sent,
+          delivered: counted,
+          all: allSent * subscribers,
+          ms: elapsed,
+          rate: (counted / elapsed) * 1000,
+        },
       });
       allSent = 0;
     });
