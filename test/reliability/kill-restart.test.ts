@@ -147,6 +147,21 @@ async function settleAndCheck(
 }
 
 /** Idle timer counts of the connected, quiet modules. */
+/** Every module requests every module and `system`, CONCURRENCY at a time, until `stop` aborts. */
+function loadAll(m: Awaited<ReturnType<typeof startModules>>, ledger: RequestLedger) {
+  const gaps = new RoundTripGaps();
+  for (const n of m.names) gaps.start(n);
+  const stop = new AbortController();
+  const load = runLoad(m.clients, stop.signal, {
+    ledger,
+    targets: [...m.names, 'system'],
+    concurrency: CONCURRENCY,
+    random,
+    gaps,
+  });
+  return { gaps, stop, load };
+}
+
 async function idleTimers(census: TimerCensus): Promise<{ census: number; active: number }> {
   await delay(300);
   return { census: census.count, active: activeTimers() };
@@ -166,16 +181,7 @@ describe('modules while the server is killed with SIGKILL and restarted', () => 
     const idle = await idleTimers(census);
 
     const ledger = new RequestLedger();
-    const gaps = new RoundTripGaps();
-    for (const n of m.names) gaps.start(n);
-    const stop = new AbortController();
-    const load = runLoad(m.clients, stop.signal, {
-      ledger,
-      targets: [...m.names, 'system'],
-      concurrency: CONCURRENCY,
-      random,
-      gaps,
-    });
+    const { gaps, stop, load } = loadAll(m, ledger);
     let duringHandshake = 0;
     let cycles = 0;
     const started = performance.now();
@@ -229,16 +235,7 @@ describe('modules while the server is killed with SIGKILL and restarted', () => 
     const idle = await idleTimers(census);
 
     const ledger = new RequestLedger('rolling-');
-    const gaps = new RoundTripGaps();
-    for (const n of m.names) gaps.start(n);
-    const stop = new AbortController();
-    const load = runLoad(m.clients, stop.signal, {
-      ledger,
-      targets: [...m.names, 'system'],
-      concurrency: CONCURRENCY,
-      random,
-      gaps,
-    });
+    const { gaps, stop, load } = loadAll(m, ledger);
     let restarts = 0;
     const downtimes: number[] = [];
     const started = performance.now();
