@@ -5,6 +5,7 @@
  * plus the helpers that turn a case into frame bytes and into a row of the regression table.
  */
 import fc from 'fast-check';
+import { MESSAGE_TYPES } from './fuzz-oracle.ts';
 
 /** One frame to send: its payload bytes, its header type byte, and the header length when it lies. */
 export interface FrameCase {
@@ -58,19 +59,6 @@ export function caseRow(c: FrameCase, name = c.name ?? 'shrunk counterexample'):
 
 // ------------------------------------------------------------------------------------------
 // Member values
-
-const NAMES = [
-  'NoOp',
-  'Request',
-  'Response',
-  'Broadcast',
-  'Control',
-  'Read',
-  'Write',
-  'Subscribe',
-  'Unsubscribe',
-  'Heartbeat',
-];
 
 /** Keys that exercise prototype handling. */
 const HOSTILE_KEYS = [
@@ -168,11 +156,11 @@ const txidArb: fc.Arbitrary<Jv> = fc.oneof(
 const typeValue = (t: number): fc.Arbitrary<Jv> =>
   fc.oneof(
     { weight: 6, arbitrary: fc.constant<Jv>(t) },
-    { weight: 2, arbitrary: fc.constant<Jv>(NAMES[t] as string) },
+    { weight: 2, arbitrary: fc.constant<Jv>(MESSAGE_TYPES[t] as string) },
     {
       weight: 1,
       arbitrary: fc.constantFrom<Jv>(
-        (NAMES[t] as string).toLowerCase(),
+        (MESSAGE_TYPES[t] as string).toLowerCase(),
         String(t),
         t + 0.5,
         10,
