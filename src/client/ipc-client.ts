@@ -18,7 +18,7 @@ import {
   type RegisterAckData,
 } from '../core/message.ts';
 import { DEFAULT_MAX_PAYLOAD } from '../core/frame.ts';
-import { handleModuleMessage, type ModuleHandler } from '../core/module-handler.ts';
+import { answerMessage, handleModuleMessage, type ModuleHandler } from '../core/module-handler.ts';
 import { parseTopicPattern } from '../core/topic-pattern.ts';
 import { TopicTrie } from '../core/topic-trie.ts';
 import { MessageConnection } from '../message-connection.ts';
@@ -1304,7 +1304,9 @@ export class IpcClient {
       this.#send(link, msg.intoErrorResponse(`Module ${this.#o.name} is shutting down`));
       return;
     }
-    void handleModuleMessage(this.#handler, msg).then((reply) => this.#send(link, reply));
+    const reply = answerMessage(this.#handler, msg);
+    if (reply instanceof CommandMessage) this.#send(link, reply);
+    else void reply.then((r) => this.#send(link, r));
   }
 
   /** Sends an answer; one that cannot be encoded becomes a failed Response saying why. */

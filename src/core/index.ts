@@ -8,5 +8,12 @@ export * from './frame.ts';
 export * from './frame-decoder.ts';
 export * from './topic-pattern.ts';
 export * from './topic-trie.ts';
-export * from './topic-router.ts';
-export * from './module-handler.ts';
+export {
+  TopicRouter,
+  TopicRouterBuilder,
+  type RouteContext,
+  type RouteHandler,
+  type RouteMatch,
+  type RouteResult,
+} from './topic-router.ts';
+export { BaseModuleHandler, handleModuleMessage, type ModuleHandler } from './module-handler.ts';

@@ -4,7 +4,7 @@
  */
 import { toIpcError } from './errors.ts';
 import { CommandMessage, ControlType, MessageType } from './message.ts';
-import { TopicRouter, type RouteHandler } from './topic-router.ts';
+import { TopicRouter, dispatchNow, isPromiseLike, type RouteHandler } from './topic-router.ts';
 
 /**
  * The interface an external module implements. The client calls `handleMessage` for every
@@ -48,19 +48,59 @@ export async function handleModuleMessage(
   handler: ModuleHandler,
   msg: CommandMessage,
 ): Promise<CommandMessage> {
-  try {
-    if (msg.messageType === MessageType.Control) return await handleControl(handler, msg);
-    const reply = await handler.handleMessage(msg);
-    if (!(reply instanceof CommandMessage)) {
-      return msg.intoErrorResponse(`Handler for ${msg.topic} returned no CommandMessage`);
-    }
-    // The reply always answers this message, whatever the handler put in it.
-    reply.transactionId = msg.transactionId;
-    reply.messageType = MessageType.Response;
-    return reply;
-  } catch (e) {
-    return msg.intoErrorResponse(toIpcError(e, 'ERR_HANDLER').message);
+  return answerMessage(handler, msg);
+}
+
+/**
+ * @internal {@link handleModuleMessage} without the promise when the handler answers at once:
+ * the reply then leaves in the tick its request arrived in. A BaseModuleHandler whose
+ * `handleMessage` is not overridden is asked through its synchronous twin (see ANSWER_NOW), so a
+ * route handler that returns a value costs no promise at all.
+ */
+export function answerMessage(
+  handler: ModuleHandler,
+  msg: CommandMessage,
+): CommandMessage | Promise<CommandMessage> {
+  if (msg.messageType === MessageType.Control) {
+    return handleControl(handler, msg).catch((e: unknown) => failedReply(msg, e));
   }
+  let reply: unknown;
+  try {
+    const now = (handler.handleMessage as AnswersNow)[ANSWER_NOW];
+    reply = now !== undefined ? now.call(handler, msg) : handler.handleMessage(msg);
+  } catch (e) {
+    return failedReply(msg, e);
+  }
+  if (!isPromiseLike(reply)) return replyTo(msg, reply);
+  return Promise.resolve(reply).then(
+    (r) => replyTo(msg, r),
+    (e: unknown) => failedReply(msg, e),
+  );
+}
+
+/** The reply always answers `msg`, whatever the handler put in it. */
+function replyTo(msg: CommandMessage, reply: unknown): CommandMessage {
+  if (!(reply instanceof CommandMessage)) {
+    return msg.intoErrorResponse(`Handler for ${msg.topic} returned no CommandMessage`);
+  }
+  reply.transactionId = msg.transactionId;
+  reply.messageType = MessageType.Response;
+  return reply;
+}
+
+function failedReply(msg: CommandMessage, e: unknown): CommandMessage {
+  return msg.intoErrorResponse(toIpcError(e, 'ERR_HANDLER').message);
+}
+
+/**
+ * Key under which BaseModuleHandler's own `handleMessage` function carries its synchronous twin.
+ * A subclass that overrides `handleMessage` has a function without it, so it is always asked
+ * through its override.
+ */
+const ANSWER_NOW = Symbol('answerNow');
+
+interface AnswersNow {
+  [ANSWER_NOW]?: (this: ModuleHandler, msg: CommandMessage) => CommandMessage | Promise<CommandMessage>;
 }
 
 async function handleControl(handler: ModuleHandler, msg: CommandMessage): Promise<CommandMessage> {
@@ -142,11 +182,29 @@ export class BaseModuleHandler implements ModuleHandler {
   }
 
   async handleMessage(msg: CommandMessage): Promise<CommandMessage> {
+    return this.#answer(msg);
+  }
+
+  #answer(msg: CommandMessage): CommandMessage | Promise<CommandMessage> {
     const topic = msg.topic;
     if (topic === 'get_catalog' || topic.endsWith('.get_catalog')) {
       return msg.intoResponse(this.catalog);
     }
-    const reply = await this.router.dispatch(msg);
-    return reply ?? msg.intoErrorResponse(`Function not implemented: ${topic}`);
+    const reply = dispatchNow(this.router, msg);
+    if (!isPromiseLike(reply)) return reply ?? notImplemented(msg);
+    return reply.then((r) => r ?? notImplemented(msg));
   }
+
+  static {
+    (BaseModuleHandler.prototype.handleMessage as AnswersNow)[ANSWER_NOW] = function (
+      this: ModuleHandler,
+      msg: CommandMessage,
+    ) {
+      return (this as BaseModuleHandler).#answer(msg);
+    };
+  }
+}
+
+function notImplemented(msg: CommandMessage): CommandMessage {
+  return msg.intoErrorResponse(`Function not implemented: ${msg.topic}`);
 }
