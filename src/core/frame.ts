@@ -292,9 +292,12 @@ function reserve(size: number): number {
   return blockUsed;
 }
 
-/** Marks `size` bytes from `at` as used (rounded up to 8, so every frame starts aligned). */
+/**
+ * Marks `size` bytes from `at` as used. Frames are packed back to back, so a transport can send
+ * several encoded in a row as one view (see TcpTransport.send).
+ */
 function commit(at: number, size: number): Uint8Array {
-  blockUsed = (at + size + 7) & ~7;
+  blockUsed = at + size;
   return block.subarray(at, at + size);
 }
 

@@ -96,8 +96,17 @@ export class TcpTransport implements Transport {
       this.queue(bytes);
       return;
     }
-    if (this.tick.length === 0) process.nextTick(this.endTick);
-    this.tick.push(bytes);
+    const units = this.tick;
+    const n = units.length;
+    if (n === 0) process.nextTick(this.endTick);
+    const last = n === 0 ? undefined : (units[n - 1] as Uint8Array);
+    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      // Frames that lie back to back in one buffer (relayed from one read, or encoded one after
+      // the other into one block) leave as one view of it: nothing to copy at the tick's end.
+      units[n - 1] = new Uint8Array(bytes.buffer, last.byteOffset, last.length + bytes.length);
+    } else {
+      units.push(bytes);
+    }
     this.tickBytes += bytes.length;
     if (this.tickBytes >= TICK_FLUSH_BYTES) {
       // A tick that sends a lot goes out now, so the socket's back-pressure (and the
