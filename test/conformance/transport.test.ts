@@ -196,3 +196,32 @@ describe('connectWebSocket', () => {
     ).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
   });
 });
+
+describe('TcpTransport batching', () => {
+  it('writes a tick of units as one chunk, joining views that lie back to back in one buffer', async () => {
+    const pair = await tcpPair();
+    try {
+      const socket = (pair.client as unknown as { socket: { write: (b: Uint8Array) => boolean } }).socket;
+      const written: Uint8Array[] = [];
+      const write = socket.write.bind(socket);
+      socket.write = (b: Uint8Array) => {
+        written.push(new Uint8Array(b));
+        return write(b);
+      };
+      const block = new TextEncoder().encode('abcdefghij');
+      const other = new TextEncoder().encode('XY');
+      // Back to back in `block`, then a unit elsewhere, then `block` again but not contiguous.
+      pair.client.send(block.subarray(0, 3));
+      pair.client.send(block.subarray(3, 7));
+      pair.client.send(other);
+      pair.client.send(block.subarray(8, 10));
+      const text = await readText(pair.server, 11);
+      expect(text).toBe('abcdefgXYij');
+      expect(written.map((b) => new TextDecoder().decode(b))).toEqual(['abcdefgXYij']);
+      // The joined view did not change the caller's buffer.
+      expect(new TextDecoder().decode(block)).toBe('abcdefghij');
+    } finally {
+      await pair.dispose();
+    }
+  });
+});
