@@ -36,6 +36,11 @@ export interface MessageConnectionOptions {
 export interface MessageConnectionHandlers {
   /** A valid message (Heartbeats are handled inside). `frame` is the received TCP frame, when there was one. */
   onMessage(msg: CommandMessage, frame: Uint8Array | undefined): void;
+  /**
+   * Offered each well-framed TCP frame before it is decoded: returns true when it has handled
+   * the frame by its bytes alone (a relay), false to have it decoded and passed to onMessage.
+   */
+  onFrame?(type: number, payload: Uint8Array, frame: Uint8Array): boolean;
   /** A fault worth logging: an invalid message (already answered when it could be), or the fatal error that closes the connection. */
   onError(error: IpcError): void;
   /** The connection closed; `error` says why when it was not a clean close. Called once. */
@@ -160,7 +165,9 @@ export class MessageConnection {
   }
 
   private async readLoop(): Promise<void> {
+    const onFrame = this.handlers.onFrame?.bind(this.handlers);
     const sink = (type: number, payload: Uint8Array, frame: Uint8Array): void => {
+      if (onFrame !== undefined && onFrame(type, payload, frame)) return;
       let msg: CommandMessage;
       try {
         msg = decodePayload(type, payload, this.maxDepth);

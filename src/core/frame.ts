@@ -111,7 +111,7 @@ const U32_DIGITS = 10;
  * need one). JSON.parse keeps the LAST of duplicate keys, so without that check a payload with a
  * second `transaction_id` would keep its old id after the patch.
  */
-function idSlotEnd(frame: Uint8Array): number {
+function idSlotEnd(frame: Uint8Array, checkSecondId = true): number {
   const n = frame.length;
   if (n < TXID_DIGITS + 2) return -1;
   for (let i = 0; i < TXID_PREFIX.length; i++) {
@@ -126,7 +126,7 @@ function idSlotEnd(frame: Uint8Array): number {
   if (at === TXID_DIGITS || at - TXID_DIGITS > U32_DIGITS) return -1;
   while (at < n && frame[at] === SPACE) at++;
   if (frame[at] !== COMMA) return -1;
-  return mayHoldSecondId(frame, at) ? -1 : at;
+  return checkSecondId && mayHoldSecondId(frame, at) ? -1 : at;
 }
 
 /**
@@ -173,7 +173,18 @@ function digitCount(id: number): number {
  * ```
  */
 export function patchTransactionId(frame: Uint8Array, transactionId: number): boolean {
-  const end = idSlotEnd(frame);
+  return patchIdSlot(frame, transactionId, idSlotEnd(frame));
+}
+
+/**
+ * @internal {@link patchTransactionId} for a payload that `scanEnvelope` has vouched for: it has
+ * one top-level `transaction_id` and no escape at all, so the search for a second one is skipped.
+ */
+export function patchScannedTransactionId(frame: Uint8Array, transactionId: number): boolean {
+  return patchIdSlot(frame, transactionId, idSlotEnd(frame, false));
+}
+
+function patchIdSlot(frame: Uint8Array, transactionId: number, end: number): boolean {
   const id = transactionId >>> 0;
   if (end < 0 || digitCount(id) > end - TXID_DIGITS) return false;
   const width = writeDigits(frame, TXID_DIGITS, id);

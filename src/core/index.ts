@@ -4,7 +4,22 @@
 export * from './errors.ts';
 export { nextTransactionId, currentTimecode } from './ids.ts';
 export * from './message.ts';
-export * from './frame.ts';
+export {
+  HEADER_SIZE,
+  DEFAULT_MAX_PAYLOAD,
+  PRE_REGISTRATION_MAX_PAYLOAD,
+  encodePayload,
+  patchTransactionId,
+  withTransactionId,
+  encodeFrame,
+  frameFromJson,
+  sharedFrameFromJson,
+  writeHeader,
+  readLength,
+  decodePayload,
+  decodeJson,
+  checkHeader,
+} from './frame.ts';
 export * from './frame-decoder.ts';
 export * from './topic-pattern.ts';
 export * from './topic-trie.ts';

@@ -11,12 +11,15 @@ import {
   DEFAULT_MAX_PAYLOAD,
   PRE_REGISTRATION_MAX_PAYLOAD,
   encodeFrame,
+  patchScannedTransactionId,
   patchTransactionId,
   withTransactionId,
 } from '../core/frame.ts';
+import { scanEnvelope, type ScannedEnvelope } from '../core/frame-scan.ts';
 import {
   CommandMessage,
   ControlType,
+  DEFAULT_MAX_DEPTH,
   MessageType,
   SYSTEM_DOMAIN,
   controlTypeName,
@@ -256,6 +259,8 @@ export class IpcHub {
   private bcMsg: CommandMessage | undefined;
   private bcFrame: Uint8Array | undefined;
   private emitting = false;
+  /** The relay path's scan result, reused for every frame. */
+  private readonly scanned: ScannedEnvelope = { transactionId: 0, topic: '', messageType: 0 };
 
   constructor(options: IpcHubOptions = {}) {
     this.settings = {
@@ -402,6 +407,7 @@ export class IpcHub {
       },
       {
         onMessage: (msg, frame) => this.onMessage(peer, msg, frame),
+        onFrame: (type, payload, frame) => this.relay(peer, type, payload, frame),
         onError: (error) => this.report(error, peer.remoteAddress),
         onClose: (error) => this.onClose(peer, error),
       },
@@ -441,6 +447,75 @@ export class IpcHub {
   // ---------------------------------------------------------------------------------------------
   // Inbound dispatch
 
+  /**
+   * The relay path: a Request/Read/Write, Response or Broadcast whose envelope `scanEnvelope`
+   * vouches for is routed by its bytes alone, without decoding the JSON (the receiver decodes
+   * it, and the scan has already checked everything the decoder would). Returns false, having
+   * changed nothing, whenever the full message is needed (system requests, errors to answer,
+   * held requests, an id that does not fit): the frame then takes the ordinary path.
+   */
+  private relay(peer: Peer, type: number, payload: Uint8Array, frame: Uint8Array): boolean {
+    const state = peer.state;
+    if (state !== READY && state !== INITIALIZING) return false;
+    if (!isRelayed(type)) return false;
+    const env = this.scanned;
+    if (!scanEnvelope(type, payload, DEFAULT_MAX_DEPTH, env)) return false;
+    if (type === MessageType.Response) return this.relayResponse(peer, env.transactionId, frame);
+    if (type === MessageType.Broadcast) {
+      this.broadcast(peer, env.topic, undefined, frame);
+      return true;
+    }
+    return this.relayRequest(peer, env.transactionId, env.topic, frame);
+  }
+
+  private relayRequest(asker: Peer, askerTxid: number, topic: string, frame: Uint8Array): boolean {
+    if (askerTxid === 0 || this.closing !== undefined) return false;
+    const dot = topic.indexOf('.');
+    const domain = dot < 0 ? topic : topic.slice(0, dot);
+    const target = this.modulesByName.get(domain);
+    if (target === undefined || target.state !== READY || domain === SYSTEM_DOMAIN) return false;
+    if (asker.inflight >= this.settings.maxInflightPerConnection) return false;
+    const hubTxid = this.allocTxid(target);
+    // An id is only ever skipped here, never reused, so a failed patch costs nothing.
+    if (!patchScannedTransactionId(frame, hubTxid)) return false;
+    const p = new Pending(
+      asker,
+      askerTxid,
+      target,
+      topic,
+      performance.now() + this.settings.requestTimeoutMs,
+    );
+    asker.inflight++;
+    this.deadlines.push(p);
+    try {
+      target.conn.sendFrame(frame);
+    } catch (e) {
+      this.settle(p);
+      this.sendFailure(asker, askerTxid, topic, sendFailure(e));
+      return true;
+    }
+    p.hubTxid = hubTxid;
+    target.pending.set(hubTxid, p);
+    return true;
+  }
+
+  private relayResponse(peer: Peer, txid: number, frame: Uint8Array): boolean {
+    const p = peer.pending.get(txid);
+    // Answers to the hub's own Control messages, and late ones, take the ordinary path.
+    if (p === undefined) return false;
+    const asker = p.asker;
+    if (asker.reachable && !patchScannedTransactionId(frame, p.askerTxid)) return false;
+    peer.pending.delete(txid);
+    this.settle(p);
+    if (!asker.reachable) return true;
+    try {
+      asker.conn.sendFrame(frame);
+    } catch (e) {
+      this.sendFailure(asker, p.askerTxid, p.topic, sendFailure(e));
+    }
+    return true;
+  }
+
   private onMessage(peer: Peer, msg: CommandMessage, frame: Uint8Array | undefined): void {
     const state = peer.state;
     if (state === READY || state === INITIALIZING) {
@@ -454,7 +529,7 @@ export class IpcHub {
           this.onResponse(peer, msg, frame);
           return;
         case MessageType.Broadcast:
-          this.broadcast(peer, msg, frame);
+          this.broadcast(peer, msg.topic, msg, frame);
           return;
         case MessageType.Subscribe:
           this.subscribe(peer, msg);
@@ -889,14 +964,20 @@ export class IpcHub {
     this.reply(peer, msg.intoResponse(null));
   }
 
-  private broadcast(sender: Peer, msg: CommandMessage, frame: Uint8Array | undefined): void {
+  /** Delivers a Broadcast, given as its received frame, or as a message when there is none. */
+  private broadcast(
+    sender: Peer,
+    topic: string,
+    msg: CommandMessage | undefined,
+    frame: Uint8Array | undefined,
+  ): void {
     if (this.subscriptions.size === 0) return;
     this.bcEpoch = (this.bcEpoch + 1) | 0;
     this.bcSender = sender;
     this.bcMsg = msg;
     this.bcFrame = frame;
     try {
-      this.subscriptions.all(msg.topic, this.deliver);
+      this.subscriptions.all(topic, this.deliver);
     } finally {
       this.bcSender = undefined;
       this.bcMsg = undefined;
@@ -1194,6 +1275,20 @@ export class IpcHub {
     } finally {
       this.emitting = false;
     }
+  }
+}
+
+/** Message types the relay path may route by their bytes alone. */
+function isRelayed(type: number): boolean {
+  switch (type) {
+    case MessageType.Request:
+    case MessageType.Read:
+    case MessageType.Write:
+    case MessageType.Response:
+    case MessageType.Broadcast:
+      return true;
+    default:
+      return false;
   }
 }
 

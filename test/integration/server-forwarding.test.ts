@@ -76,3 +76,105 @@ describe('IpcServer forwarding', () => {
     expect((await hmi.call(CommandMessage.request('system.ping'))).data).toBe('pong');
   });
 });
+
+// The relay path: frames whose envelope the hub's scanner vouches for are routed by their bytes
+// alone; everything else is decoded. Both must give the same results, in the order sent.
+describe('IpcServer relay path', () => {
+  const concat = (frames: Uint8Array[]): Uint8Array => {
+    const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+    let at = 0;
+    for (const f of frames) {
+      out.set(f, at);
+      at += f.length;
+    }
+    return out;
+  };
+
+  it('routes a burst of plain and unusual requests in one write, in order, with the right ids', async () => {
+    const server = await bed.server();
+    const press = await bed.module(server, 'press1');
+    const hmi = await bed.module(server, 'hmi');
+    const seenOrder: unknown[] = [];
+    press.serve((m) => {
+      seenOrder.push(m.data);
+      return m.intoResponse({ echo: m.data });
+    });
+    const plain = (id: number, data: unknown): Uint8Array =>
+      frameOf(`{"transaction_id":${id},"timecode":1,"topic":"press1.a","message_type":1,"data":${JSON.stringify(data)}}`, MessageType.Request);
+    const frames = [
+      plain(101, 1),
+      // An escape: decoded, not relayed.
+      frameOf('{"transaction_id":102,"topic":"press1.a","message_type":1,"data":"line\\nbreak"}', MessageType.Request),
+      plain(103, { nested: [1, { deep: true }] }),
+      // Non-ASCII: decoded.
+      frameOf('{"transaction_id":104,"topic":"press1.a","message_type":1,"data":"Grüße"}', MessageType.Request),
+      // Members in another order: the id cannot be rewritten in place, so it is decoded.
+      frameOf('{"topic":"press1.a","transaction_id":105,"message_type":1,"data":5}', MessageType.Request),
+      plain(106, 'six'),
+    ];
+    hmi.sendBytes(concat(frames));
+    const replies = await Promise.all([101, 102, 103, 104, 105, 106].map((id) => hmi.response(id)));
+    expect(replies.map((r) => r.data)).toEqual([
+      { echo: 1 },
+      { echo: 'line\nbreak' },
+      { echo: { nested: [1, { deep: true }] } },
+      { echo: 'Grüße' },
+      { echo: 5 },
+      { echo: 'six' },
+    ]);
+    expect(seenOrder).toEqual([1, 'line\nbreak', { nested: [1, { deep: true }] }, 'Grüße', 5, 'six']);
+    expect(hmi.decodeErrors).toEqual([]);
+    expect(press.decodeErrors).toEqual([]);
+  });
+
+  it('takes the ordinary path when the hub id does not fit the asker id digits', async () => {
+    const server = await bed.server();
+    const press = await bed.module(server, 'press1');
+    press.serve((m) => m.intoResponse(m.transactionId));
+    const hmi = await bed.module(server, 'hmi');
+    // Drive the hub's ids towards press1 past one digit, then ask with one-digit ids.
+    for (let i = 0; i < 12; i++) await hmi.call(CommandMessage.request('press1.x', i));
+    for (const id of [3, 7]) {
+      hmi.sendBytes(frameOf(`{"transaction_id":${id},"topic":"press1.x","message_type":1,"data":null}`, MessageType.Request));
+      const reply = await hmi.response(id);
+      expect(reply.success).toBe(true);
+      // press1 saw the hub's own, longer id.
+      expect(reply.data as number).toBeGreaterThanOrEqual(10);
+    }
+  });
+
+  it('answers a relayable request for an unknown domain or system.* as the ordinary path does', async () => {
+    const server = await bed.server();
+    const hmi = await bed.module(server, 'hmi');
+    hmi.sendBytes(frameOf('{"transaction_id":9,"topic":"nobody.x","message_type":1,"data":null}', MessageType.Request));
+    expect(await hmi.response(9)).toMatchObject({ success: false, errorMessage: 'Module not found: nobody' });
+    hmi.sendBytes(frameOf('{"transaction_id":10,"topic":"system.ping","message_type":1,"data":null}', MessageType.Request));
+    expect((await hmi.response(10)).data).toBe('pong');
+  });
+
+  it('relays a plain Broadcast as the bytes it came in, to every subscriber but its sender', async () => {
+    const server = await bed.server();
+    const pub = await bed.module(server, 'pub');
+    const a = await bed.module(server, 'a');
+    const b = await bed.module(server, 'b');
+    await a.subscribe('pub.>');
+    await b.subscribe('pub.axis.*');
+    await pub.subscribe('pub.>');
+    pub.sendBytes(frameOf('{"transaction_id":0,"topic":"pub.axis.3","message_type":3,"data":{"pos":1.5}}', MessageType.Broadcast));
+    const isBroadcast = (m: CommandMessage): boolean => m.messageType === MessageType.Broadcast;
+    expect((await a.expectMessage(isBroadcast)).data).toEqual({ pos: 1.5 });
+    expect((await b.expectMessage(isBroadcast)).data).toEqual({ pos: 1.5 });
+    await pub.expectNoMessage(isBroadcast, 100);
+  });
+
+  it('drops a late Response the hub no longer waits for, and reports it', async () => {
+    const server = await bed.server();
+    const errors: string[] = [];
+    server.on('error', (e) => errors.push(e.error.message));
+    const press = await bed.module(server, 'press1');
+    press.sendBytes(frameOf('{"transaction_id":4242,"topic":"x.y","message_type":2,"data":1,"success":true}', MessageType.Response));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(errors.some((m) => m.includes('Response 4242'))).toBe(true);
+    expect(press.isClosed).toBe(false);
+  });
+});
