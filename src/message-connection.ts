@@ -36,11 +36,6 @@ export interface MessageConnectionOptions {
 export interface MessageConnectionHandlers {
   /** A valid message (Heartbeats are handled inside). `frame` is the received TCP frame, when there was one. */
   onMessage(msg: CommandMessage, frame: Uint8Array | undefined): void;
-  /**
-   * Offered each well-framed TCP frame before it is decoded: returns true when it has handled
-   * the frame by its bytes alone (a relay), false to have it decoded and passed to onMessage.
-   */
-  onFrame?(type: number, payload: Uint8Array, frame: Uint8Array): boolean;
   /** A fault worth logging: an invalid message (already answered when it could be), or the fatal error that closes the connection. */
   onError(error: IpcError): void;
   /** The connection closed; `error` says why when it was not a clean close. Called once. */
@@ -119,7 +114,9 @@ export class MessageConnection {
       if (json.length > this.peerMaxPayload) this.checkTextSize(json, msg.topic);
       this.transport.send(json);
     } else {
-      this.transport.send(sharedFrameFromJson(json, msg.messageType, this.peerMaxPayload, msg.topic));
+      this.transport.send(
+        sharedFrameFromJson(json, msg.messageType, this.peerMaxPayload, msg.topic),
+      );
     }
     this.lastSent = Date.now();
   }
@@ -165,18 +162,8 @@ export class MessageConnection {
   }
 
   private async readLoop(): Promise<void> {
-    const onFrame = this.handlers.onFrame?.bind(this.handlers);
-    const sink = (type: number, payload: Uint8Array, frame: Uint8Array): void => {
-      if (onFrame !== undefined && onFrame(type, payload, frame)) return;
-      let msg: CommandMessage;
-      try {
-        msg = decodePayload(type, payload, this.maxDepth);
-      } catch (e) {
-        this.reject(e as IpcError);
-        return;
-      }
-      this.deliver(msg, frame);
-    };
+    const sink = (type: number, payload: Uint8Array, frame: Uint8Array): void =>
+      this.receiveFrame(type, payload, frame);
     try {
       for await (const unit of this.transport) {
         this.lastHeard = Date.now();
@@ -196,20 +183,36 @@ export class MessageConnection {
     }
   }
 
+  /** Decodes one well-framed TCP frame and delivers it (the hub relays some by their bytes first). */
+  protected receiveFrame(type: number, payload: Uint8Array, frame: Uint8Array): void {
+    let msg: CommandMessage;
+    try {
+      msg = decodePayload(type, payload, this.maxDepth);
+    } catch (e) {
+      this.reject(e as IpcError);
+      return;
+    }
+    this.deliver(msg, frame);
+  }
+
   private receiveText(unit: Uint8Array | string): void {
     const size = typeof unit === 'string' ? unit.length : unit.length;
     if (size > this.decoder.maxPayload) {
       // Text length is a lower bound of its byte length; bytes are exact.
       this.fatal(
-        new IpcError('ERR_FRAMING', `message of ${size}+ bytes, over the limit of ${this.decoder.maxPayload}`),
+        new IpcError(
+          'ERR_FRAMING',
+          `message of ${size}+ bytes, over the limit of ${this.decoder.maxPayload}`,
+        ),
       );
       return;
     }
     let msg: CommandMessage;
     try {
-      msg = typeof unit === 'string'
-        ? decodeJson(unit, this.maxDepth)
-        : decodePayload(-1, unit, this.maxDepth);
+      msg =
+        typeof unit === 'string'
+          ? decodeJson(unit, this.maxDepth)
+          : decodePayload(-1, unit, this.maxDepth);
     } catch (e) {
       this.reject(e as IpcError);
       return;
@@ -302,7 +305,10 @@ export class MessageConnection {
     this.heartbeatTimer = undefined;
     if (this.heartbeatMs <= 0) return;
     const interval = this.heartbeatMs;
-    this.heartbeatTimer = setInterval(() => this.checkLiveness(interval), Math.max(1, interval / 4));
+    this.heartbeatTimer = setInterval(
+      () => this.checkLiveness(interval),
+      Math.max(1, interval / 4),
+    );
     unref(this.heartbeatTimer);
   }
 
@@ -312,7 +318,10 @@ export class MessageConnection {
     const silent = now - this.lastHeard;
     if (silent >= 3 * interval) {
       this.fatal(
-        new IpcError('ERR_CONNECTION', `peer ${this.remoteAddress} silent for ${silent} ms (3 heartbeat intervals)`),
+        new IpcError(
+          'ERR_CONNECTION',
+          `peer ${this.remoteAddress} silent for ${silent} ms (3 heartbeat intervals)`,
+        ),
       );
       return;
     }

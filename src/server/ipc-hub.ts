@@ -30,7 +30,11 @@ import {
   type RegisterAckData,
 } from '../core/message.ts';
 import { TopicTrie } from '../core/topic-trie.ts';
-import { MessageConnection } from '../message-connection.ts';
+import {
+  MessageConnection,
+  type MessageConnectionHandlers,
+  type MessageConnectionOptions,
+} from '../message-connection.ts';
 import type { Transport } from '../transports/transport.ts';
 import { DeadlineQueue } from './deadline-queue.ts';
 import { redactError } from './redact.ts';
@@ -184,6 +188,30 @@ class Peer {
   /** False once the asker can no longer be answered. */
   get reachable(): boolean {
     return this.state !== CLOSED && !this.conn.isClosed;
+  }
+}
+
+/**
+ * A module's connection: frames its `relay` handles by their bytes alone skip decoding (see
+ * IpcHub.relay); the rest is decoded and delivered as on any connection.
+ */
+class RelayConnection extends MessageConnection {
+  private readonly relay: (type: number, payload: Uint8Array, frame: Uint8Array) => boolean;
+
+  constructor(
+    transport: Transport,
+    options: MessageConnectionOptions,
+    handlers: MessageConnectionHandlers,
+    relay: (type: number, payload: Uint8Array, frame: Uint8Array) => boolean,
+  ) {
+    super(transport, options, handlers);
+    // Set after the base constructor has started reading: safe, as no frame is handled before
+    // the first await of its read loop.
+    this.relay = relay;
+  }
+
+  protected override receiveFrame(type: number, payload: Uint8Array, frame: Uint8Array): void {
+    if (!this.relay(type, payload, frame)) super.receiveFrame(type, payload, frame);
   }
 }
 
@@ -397,7 +425,7 @@ export class IpcHub {
     }
     const peer = new Peer(remoteAddress);
     this.peers.add(peer);
-    peer.conn = new MessageConnection(
+    peer.conn = new RelayConnection(
       transport,
       {
         maxPayload: this.settings.preRegistrationMaxPayload,
@@ -407,10 +435,10 @@ export class IpcHub {
       },
       {
         onMessage: (msg, frame) => this.onMessage(peer, msg, frame),
-        onFrame: (type, payload, frame) => this.relay(peer, type, payload, frame),
         onError: (error) => this.report(error, peer.remoteAddress),
         onClose: (error) => this.onClose(peer, error),
       },
+      (type, payload, frame) => this.relay(peer, type, payload, frame),
     );
     peer.timer = unref(
       setTimeout(() => this.registrationExpired(peer), this.settings.registrationTimeoutMs),
@@ -1155,7 +1183,9 @@ export class IpcHub {
     if (frame !== undefined) {
       // The received frame is the hub's alone once decoded: rewritten in place when the new id
       // fits in the old one's digits, else copied with the new id.
-      const patched = patchTransactionId(frame, transactionId) ? frame : withTransactionId(frame, transactionId);
+      const patched = patchTransactionId(frame, transactionId)
+        ? frame
+        : withTransactionId(frame, transactionId);
       if (patched !== undefined) {
         peer.conn.sendFrame(patched);
         return;
