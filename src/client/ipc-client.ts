@@ -18,7 +18,7 @@ import {
   type RegisterAckData,
 } from '../core/message.ts';
 import { DEFAULT_MAX_PAYLOAD } from '../core/frame.ts';
-import { answerMessage, handleModuleMessage, type ModuleHandler } from '../core/module-handler.ts';
+import { answerMessage, type ModuleHandler } from '../core/module-handler.ts';
 import { parseTopicPattern } from '../core/topic-pattern.ts';
 import { TopicTrie } from '../core/topic-trie.ts';
 import { MessageConnection } from '../message-connection.ts';
@@ -1098,11 +1098,14 @@ export class IpcClient {
       // Initialize -> onInitialize -> Response
       const init = await raceAbort(link.init.promise, ac.signal, 'initialization');
       clearTimeout(handshakeTimer);
-      const initializing = handleModuleMessage(this.#handler, init).then((reply) => {
-        // Set here, not after the race below: a close() during onInitialize must still see it.
-        if (reply.success) this.#initialized = true;
-        return reply;
-      });
+      // A Control message is always answered through a promise (its hooks may be async).
+      const initializing = (answerMessage(this.#handler, init) as Promise<CommandMessage>).then(
+        (reply) => {
+          // Set here, not after the race below: a close() during onInitialize must still see it.
+          if (reply.success) this.#initialized = true;
+          return reply;
+        },
+      );
       this.#initializing = initializing;
       const reply = await raceAbort(initializing, this.#stop.signal, 'initialization');
       link.conn.send(reply);
@@ -1194,10 +1197,7 @@ export class IpcClient {
       this.#settle(
         call,
         this.#closing
-          ? new IpcError(
-              'ERR_SHUTDOWN',
-              `${describeCall(call.msg)}: the client closed`,
-            )
+          ? new IpcError('ERR_SHUTDOWN', `${describeCall(call.msg)}: the client closed`)
           : new IpcError(
               'ERR_CONNECTION',
               `connection lost while waiting for the response to ${call.msg.topic}: ${lost.message}`,
@@ -1300,11 +1300,9 @@ export class IpcClient {
   }
 
   #serve(link: Link, msg: CommandMessage): void {
-    if (this.#closing) {
-      this.#send(link, msg.intoErrorResponse(`Module ${this.#o.name} is shutting down`));
-      return;
-    }
-    const reply = answerMessage(this.#handler, msg);
+    const reply = this.#closing
+      ? msg.intoErrorResponse(`Module ${this.#o.name} is shutting down`)
+      : answerMessage(this.#handler, msg);
     if (reply instanceof CommandMessage) this.#send(link, reply);
     else void reply.then((r) => this.#send(link, r));
   }
@@ -1318,15 +1316,7 @@ export class IpcClient {
       const err = toIpcError(e, 'ERR_SERIALIZATION');
       this.#emit('error', { error: err });
       try {
-        link.conn.send(
-          new CommandMessage({
-            transactionId: reply.transactionId,
-            topic: reply.topic,
-            messageType: MessageType.Response,
-            success: false,
-            errorMessage: `Response not sent: ${err.message}`,
-          }),
-        );
+        link.conn.send(reply.intoErrorResponse(`Response not sent: ${err.message}`));
       } catch {
         // Nothing more can be said on this connection.
       }
@@ -1400,7 +1390,10 @@ export class IpcClient {
         onAbort: undefined,
       };
       if (this.#closing && opts.user) {
-        this.#settle(call, new IpcError('ERR_SHUTDOWN', `${describeCall(msg)}: the client is closed`));
+        this.#settle(
+          call,
+          new IpcError('ERR_SHUTDOWN', `${describeCall(msg)}: the client is closed`),
+        );
         return;
       }
       const signal = opts.signal;
@@ -1468,7 +1461,10 @@ export class IpcClient {
       return;
     }
     if (link.conn.isClosed || (link.phase as LinkPhase) === 'closed') {
-      this.#settle(call, new IpcError('ERR_CONNECTION', `${describeCall(call.msg)}: not connected`));
+      this.#settle(
+        call,
+        new IpcError('ERR_CONNECTION', `${describeCall(call.msg)}: not connected`),
+      );
       return;
     }
     // Ids wrap after 2^32 - 1: never reuse one that is still waiting.
@@ -1638,13 +1634,9 @@ export class IpcClient {
     );
 
     const shutdownError = (call: Call): IpcError =>
-      new IpcError(
-        'ERR_SHUTDOWN',
-        `${describeCall(call.msg)}: the client closed`,
-        {
-          cause: error,
-        },
-      );
+      new IpcError('ERR_SHUTDOWN', `${describeCall(call.msg)}: the client closed`, {
+        cause: error,
+      });
     for (const call of [...this.#buffer]) this.#settle(call, shutdownError(call));
     for (const call of [...this.#pending.values()])
       if (call.user) this.#settle(call, shutdownError(call));

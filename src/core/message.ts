@@ -406,7 +406,7 @@ function nestsDeeper(v: object, left: number): boolean {
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`;
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
   return typeof v;
 }

@@ -54,24 +54,24 @@ export async function handleModuleMessage(
 /**
  * @internal {@link handleModuleMessage} without the promise when the handler answers at once:
  * the reply then leaves in the tick its request arrived in. A BaseModuleHandler whose
- * `handleMessage` is not overridden is asked through its synchronous twin (see ANSWER_NOW), so a
+ * `handleMessage` is not overridden answers through its synchronous twin (`answerNow`), so a
  * route handler that returns a value costs no promise at all.
  */
 export function answerMessage(
   handler: ModuleHandler,
   msg: CommandMessage,
 ): CommandMessage | Promise<CommandMessage> {
-  if (msg.messageType === MessageType.Control) {
-    return handleControl(handler, msg).catch((e: unknown) => failedReply(msg, e));
-  }
   let reply: unknown;
   try {
-    const now = (handler.handleMessage as AnswersNow)[ANSWER_NOW];
-    reply = now !== undefined ? now.call(handler, msg) : handler.handleMessage(msg);
+    reply =
+      msg.messageType === MessageType.Control
+        ? handleControl(handler, msg)
+        : ((handler as AnswersNow).answerNow ?? handler.handleMessage).call(handler, msg);
   } catch (e) {
     return failedReply(msg, e);
   }
-  if (!isPromiseLike(reply)) return replyTo(msg, reply);
+  // Anything but a CommandMessage (a promise, a thenable, a wrong value) is settled first.
+  if (reply instanceof CommandMessage) return replyTo(msg, reply);
   return Promise.resolve(reply).then(
     (r) => replyTo(msg, r),
     (e: unknown) => failedReply(msg, e),
@@ -92,34 +92,29 @@ function failedReply(msg: CommandMessage, e: unknown): CommandMessage {
   return msg.intoErrorResponse(toIpcError(e, 'ERR_HANDLER').message);
 }
 
-/**
- * Key under which BaseModuleHandler's own `handleMessage` function carries its synchronous twin.
- * A subclass that overrides `handleMessage` has a function without it, so it is always asked
- * through its override.
- */
-const ANSWER_NOW = Symbol('answerNow');
-
+/** A handler with BaseModuleHandler's synchronous twin of `handleMessage`. */
 interface AnswersNow {
-  [ANSWER_NOW]?: (this: ModuleHandler, msg: CommandMessage) => CommandMessage | Promise<CommandMessage>;
+  answerNow?: (msg: CommandMessage) => CommandMessage | Promise<CommandMessage>;
 }
 
 async function handleControl(handler: ModuleHandler, msg: CommandMessage): Promise<CommandMessage> {
   switch (msg.controlType) {
     case ControlType.Initialize:
       await handler.onInitialize?.();
-      return msg.intoResponse(null);
+      break;
     case ControlType.Finalize:
       await handler.onFinalize?.();
-      return msg.intoResponse(null);
+      break;
     case ControlType.Configure:
       if (!handler.onConfigure) return msg.intoErrorResponse('Configure not supported');
       await handler.onConfigure(msg.data);
-      return msg.intoResponse(null);
+      break;
     case ControlType.Status:
       return msg.intoResponse(handler.status ? ((await handler.status()) ?? null) : null);
     default:
-      return msg.intoErrorResponse(`Unsupported control type ${String(msg.controlType)}`);
+      return msg.intoErrorResponse(`Unsupported control type ${msg.controlType}`);
   }
+  return msg.intoResponse(null);
 }
 
 /**
@@ -195,13 +190,15 @@ export class BaseModuleHandler implements ModuleHandler {
     return reply.then((r) => r ?? notImplemented(msg));
   }
 
-  static {
-    (BaseModuleHandler.prototype.handleMessage as AnswersNow)[ANSWER_NOW] = function (
-      this: ModuleHandler,
-      msg: CommandMessage,
-    ) {
-      return (this as BaseModuleHandler).#answer(msg);
-    };
+  /**
+   * @internal The synchronous twin of `handleMessage` the client calls (see answerMessage):
+   * a route handler that returns a value is answered without a promise. A subclass that
+   * overrides `handleMessage` is asked through its override.
+   */
+  protected answerNow(msg: CommandMessage): CommandMessage | Promise<CommandMessage> {
+    return this.handleMessage === BaseModuleHandler.prototype.handleMessage
+      ? this.#answer(msg)
+      : this.handleMessage(msg);
   }
 }
 

@@ -279,14 +279,13 @@ export function dispatchNow<R>(
 
 /** @internal True for a promise or any other thenable (what `await` would wait for). */
 export function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
-  return (
-    (typeof v === 'object' || typeof v === 'function') &&
-    v !== null &&
-    typeof (v as { then?: unknown }).then === 'function'
-  );
+  return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
-function routeReply<R>(message: CommandMessage, result: RouteResult<R>): CommandMessage | undefined {
+function routeReply<R>(
+  message: CommandMessage,
+  result: RouteResult<R>,
+): CommandMessage | undefined {
   if (result === undefined) return undefined;
   if (result instanceof CommandMessage) return result;
   return message.intoResponse(result);
