@@ -264,45 +264,26 @@ function collect<V>(
  * A multimap from topic patterns to values, organised as a segment trie: one child per literal
  * segment, one wildcard child shared by `*` and `{name}`, and a `>` slot per node. Matching walks
  * the topic's segments, so its cost grows with the topic's depth and the number of matching
- * branches, not with the number of registered patterns.
+ * branches, not with the number of registered patterns. It finds every match (Subscribe
+ * delivery); {@link TopicTrie} adds the single best match (routing).
  *
  * Each `(pattern, value)` pair is held at most once; patterns compare as exact strings (`a.*`
  * and `a.{x}` are different patterns that match the same topics).
  *
  * @example
  * ```ts
- * const trie = new TopicTrie<string>();
- * trie.add('press1.axis.{n}.pos', 'axis-pos');
- * trie.add('press1.>', 'anything');
- * trie.best('press1.axis.3.pos');  // { value: 'axis-pos', params: { n: '3' }, pattern: ... }
- * trie.all('press1.axis.3.pos', (value, pattern) => console.log(value, pattern.source));
+ * const subs = new TopicPatternMap<string>();
+ * subs.add('press1.axis.*.pos', 'hmi');
+ * subs.add('press1.>', 'logger');
+ * subs.forEachMatchingValue('press1.axis.3.pos', (who) => console.log(who)); // hmi, logger
  * ```
  */
-export class TopicTrie<V> {
-  readonly #root = new TrieNode<V>();
+export class TopicPatternMap<V> {
+  protected readonly root = new TrieNode<V>();
   /** pattern source -> bucket, in order of first registration. */
   readonly #buckets = new Map<string, Bucket<V>>();
-  readonly #scratch: Scratch<V> = { nodes: [], nums: [] };
-  /**
-   * Results of `best` by topic (null: no match). Real traffic repeats its topics, so most
-   * lookups become one Map.get; any add or remove empties it, and it is emptied when full.
-   */
-  readonly #bestCache = new Map<string, TrieMatch<V> | null>();
-  readonly #cacheSize: number;
+  protected readonly scratch: Scratch<V> = { nodes: [], nums: [] };
   #seq = 0;
-
-  /**
-   * @param options.cacheSize How many topics' `best` results to remember (0 turns the cache
-   * off). Default 8192.
-   *
-   * @example
-   * ```ts
-   * const trie = new TopicTrie<string>({ cacheSize: 0 });
-   * ```
-   */
-  constructor(options: { cacheSize?: number } = {}) {
-    this.#cacheSize = options.cacheSize ?? BEST_CACHE_SIZE;
-  }
   #size = 0;
 
   /**
@@ -329,7 +310,6 @@ export class TopicTrie<V> {
    * ```
    */
   add(pattern: string | TopicPattern, value: V): TopicPattern {
-    if (this.#bestCache.size > 0) this.#bestCache.clear();
     const source = typeof pattern === 'string' ? pattern : pattern.source;
     const existing = this.#buckets.get(source);
     if (existing !== undefined) {
@@ -340,7 +320,7 @@ export class TopicTrie<V> {
       return existing.pattern;
     }
     const compiled = typeof pattern === 'string' ? parseTopicPattern(pattern) : pattern;
-    let node = this.#root;
+    let node = this.root;
     let atRest = false;
     for (const seg of compiled.segments) {
       if (seg.kind === 'rest') {
@@ -374,7 +354,6 @@ export class TopicTrie<V> {
    * ```
    */
   remove(pattern: string | TopicPattern, value: V): boolean {
-    if (this.#bestCache.size > 0) this.#bestCache.clear();
     const source = typeof pattern === 'string' ? pattern : pattern.source;
     const bucket = this.#buckets.get(source);
     if (bucket === undefined || !bucket.values.delete(value)) return false;
@@ -395,9 +374,9 @@ export class TopicTrie<V> {
   }
 
   #detach(bucket: Bucket<V>): void {
-    const path: TrieNode<V>[] = [this.#root];
+    const path: TrieNode<V>[] = [this.root];
     const keys: (string | undefined)[] = [];
-    let node = this.#root;
+    let node = this.root;
     let atRest = false;
     for (const seg of bucket.pattern.segments) {
       if (seg.kind === 'rest') {
@@ -472,7 +451,7 @@ export class TopicTrie<V> {
    * ```
    */
   clear(): void {
-    const root = this.#root;
+    const root = this.root;
     root.key = undefined;
     root.child = undefined;
     root.literals = undefined;
@@ -480,44 +459,7 @@ export class TopicTrie<V> {
     root.exact = undefined;
     root.rest = undefined;
     this.#buckets.clear();
-    this.#bestCache.clear();
     this.#size = 0;
-  }
-
-  /**
-   * The single best match of `topic` by the precedence of PROTOCOL.md section 6: compared
-   * segment by segment from the left, at the first position where two patterns differ a
-   * literal beats `*`/`{name}` (equal rank), which beat `>`; patterns that tie everywhere go to
-   * the earliest registered pair. Undefined when nothing matches (always for a topic with an
-   * empty segment).
-   *
-   * @example
-   * ```ts
-   * trie.add('a.*.c', 'wild');
-   * trie.add('a.b.>', 'rest');
-   * trie.best('a.b.c')?.value; // 'rest': at position 2 the literal 'b' beats '*'
-   * ```
-   */
-  best(topic: string): TrieMatch<V> | undefined {
-    const cached = this.#bestCache.get(topic);
-    if (cached !== undefined) return cached ?? undefined;
-    const segs = splitTopic(topic);
-    if (segs === undefined) return undefined;
-    const bucket = findBest(this.#root, segs, this.#scratch);
-    trimScratch(this.#scratch);
-    if (bucket === undefined && this.#cacheSize === 0) return undefined;
-    const found: TrieMatch<V> | null =
-      bucket === undefined
-        ? null
-        : { value: bucket.headValue, params: paramsOf(bucket, segs), pattern: bucket.pattern };
-    // Long topics are not kept: a peer sending huge unique topics must not grow memory.
-    if (this.#cacheSize > 0 && topic.length <= BEST_CACHE_TOPIC_LENGTH) {
-      // Every caller of this topic gets the same object from now on, so it must not change.
-      if (found !== null) Object.freeze(Object.freeze(found).params);
-      if (this.#bestCache.size >= this.#cacheSize) this.#bestCache.clear();
-      this.#bestCache.set(topic, found);
-    }
-    return found ?? undefined;
   }
 
   /**
@@ -535,8 +477,8 @@ export class TopicTrie<V> {
     const segs = splitTopic(topic);
     if (segs === undefined) return;
     const buckets: Bucket<V>[] = [];
-    collect(this.#root, segs, buckets, this.#scratch);
-    trimScratch(this.#scratch);
+    collect(this.root, segs, buckets, this.scratch);
+    trimScratch(this.scratch);
     for (const bucket of buckets) {
       for (const v of bucket.values.keys()) visit(v, bucket.pattern);
     }
@@ -556,8 +498,8 @@ export class TopicTrie<V> {
     const segs = splitTopic(topic);
     if (segs === undefined) return out;
     const buckets: Bucket<V>[] = [];
-    collect(this.#root, segs, buckets, this.#scratch);
-    trimScratch(this.#scratch);
+    collect(this.root, segs, buckets, this.scratch);
+    trimScratch(this.scratch);
     for (const bucket of buckets) {
       for (const v of bucket.values.keys()) out.add(v);
     }
@@ -583,4 +525,90 @@ export class TopicTrie<V> {
     for (const v of values) visit(v);
     return values.size;
   }
+}
+
+/**
+ * A {@link TopicPatternMap} that also finds the single best match of a topic: the matching
+ * engine behind TopicRouter. Results of `best` are remembered per topic (real traffic repeats its
+ * topics, so most lookups become one Map.get); any change empties that cache.
+ *
+ * @example
+ * ```ts
+ * const trie = new TopicTrie<string>();
+ * trie.add('press1.axis.{n}.pos', 'axis-pos');
+ * trie.add('press1.>', 'anything');
+ * trie.best('press1.axis.3.pos');  // { value: 'axis-pos', params: { n: '3' }, pattern: ... }
+ * trie.all('press1.axis.3.pos', (value, pattern) => console.log(value, pattern.source));
+ * ```
+ */
+export class TopicTrie<V> extends TopicPatternMap<V> {
+  /** Results of `best` by topic (null: no match); emptied by any change and when full. */
+  readonly #bestCache = new Map<string, TrieMatch<V> | null>();
+  readonly #cacheSize: number;
+
+  /**
+   * @param options.cacheSize How many topics' `best` results to remember (0 turns the cache
+   * off). Default 8192.
+   *
+   * @example
+   * ```ts
+   * const trie = new TopicTrie<string>({ cacheSize: 0 });
+   * ```
+   */
+  constructor(options: { cacheSize?: number } = {}) {
+    super();
+    this.#cacheSize = options.cacheSize ?? BEST_CACHE_SIZE;
+  }
+
+  override add(pattern: string | TopicPattern, value: V): TopicPattern {
+    if (this.#bestCache.size > 0) this.#bestCache.clear();
+    return super.add(pattern, value);
+  }
+
+  override remove(pattern: string | TopicPattern, value: V): boolean {
+    if (this.#bestCache.size > 0) this.#bestCache.clear();
+    return super.remove(pattern, value);
+  }
+
+  override clear(): void {
+    this.#bestCache.clear();
+    super.clear();
+  }
+
+  /**
+   * The single best match of `topic` by the precedence of PROTOCOL.md section 6: compared
+   * segment by segment from the left, at the first position where two patterns differ a
+   * literal beats `*`/`{name}` (equal rank), which beat `>`; patterns that tie everywhere go to
+   * the earliest registered pair. Undefined when nothing matches (always for a topic with an
+   * empty segment).
+   *
+   * @example
+   * ```ts
+   * trie.add('a.*.c', 'wild');
+   * trie.add('a.b.>', 'rest');
+   * trie.best('a.b.c')?.value; // 'rest': at position 2 the literal 'b' beats '*'
+   * ```
+   */
+  best(topic: string): TrieMatch<V> | undefined {
+    const cached = this.#bestCache.get(topic);
+    if (cached !== undefined) return cached ?? undefined;
+    const segs = splitTopic(topic);
+    if (segs === undefined) return undefined;
+    const bucket = findBest(this.root, segs, this.scratch);
+    trimScratch(this.scratch);
+    if (bucket === undefined && this.#cacheSize === 0) return undefined;
+    const found: TrieMatch<V> | null =
+      bucket === undefined
+        ? null
+        : { value: bucket.headValue, params: paramsOf(bucket, segs), pattern: bucket.pattern };
+    // Long topics are not kept: a peer sending huge unique topics must not grow memory.
+    if (this.#cacheSize > 0 && topic.length <= BEST_CACHE_TOPIC_LENGTH) {
+      // Every caller of this topic gets the same object from now on, so it must not change.
+      if (found !== null) Object.freeze(Object.freeze(found).params);
+      if (this.#bestCache.size >= this.#cacheSize) this.#bestCache.clear();
+      this.#bestCache.set(topic, found);
+    }
+    return found ?? undefined;
+  }
+
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpcError } from '../../../src/core/errors.ts';
-import { TopicTrie } from '../../../src/core/topic-trie.ts';
+import { TopicPatternMap, TopicTrie } from '../../../src/core/topic-trie.ts';
 
 /** Every ordering of `items`. */
 function permutations<T>(items: readonly T[]): T[][] {
@@ -494,5 +494,36 @@ describe('TopicTrie result cache', () => {
     for (const t of ['p.axis.3.pos', 'p.x.3.pos', 'p.q', 'p.axis.3.pos']) {
       expect(cold.best(t)?.value).toBe(cached.best(t)?.value);
     }
+  });
+});
+
+describe('TopicPatternMap', () => {
+  it('finds every value with a matching pattern, once each, and forgets removed pairs', () => {
+    const subs = new TopicPatternMap<string>();
+    subs.add('press1.axis.*.pos', 'hmi');
+    subs.add('press1.>', 'hmi');
+    subs.add('press1.>', 'logger');
+    subs.add('press2.>', 'other');
+    const seen: string[] = [];
+    expect(subs.forEachMatchingValue('press1.axis.3.pos', (v) => seen.push(v))).toBe(2);
+    expect(seen.sort()).toEqual(['hmi', 'logger']);
+    expect(subs.remove('press1.>', 'logger')).toBe(true);
+    expect([...subs.matchingValues('press1.axis.3.pos')]).toEqual(['hmi']);
+    expect(subs.patterns()).toEqual(['press1.axis.*.pos', 'press1.>', 'press2.>']);
+    subs.clear();
+    expect(subs.size).toBe(0);
+  });
+
+  it('is the base of TopicTrie, which keeps its best-match cache in step with changes', () => {
+    const trie = new TopicTrie<string>();
+    expect(trie).toBeInstanceOf(TopicPatternMap);
+    trie.add('a.*', 'wild');
+    expect(trie.best('a.b')?.value).toBe('wild');
+    trie.add('a.b', 'literal');
+    expect(trie.best('a.b')?.value).toBe('literal');
+    trie.remove('a.b', 'literal');
+    expect(trie.best('a.b')?.value).toBe('wild');
+    trie.clear();
+    expect(trie.best('a.b')).toBeUndefined();
   });
 });
