@@ -19,8 +19,9 @@ import {
 } from '../core/message.ts';
 import { DEFAULT_MAX_PAYLOAD } from '../core/frame.ts';
 import { answerMessage, type ModuleHandler } from '../core/module-handler.ts';
+import { IdMap } from '../core/id-map.ts';
 import { parseTopicPattern } from '../core/topic-pattern.ts';
-import { TopicTrie } from '../core/topic-trie.ts';
+import { TopicPatternMap } from '../core/topic-trie.ts';
 import { MessageConnection } from '../message-connection.ts';
 import type { Connector, Transport } from '../transports/transport.ts';
 import {
@@ -609,12 +610,12 @@ export class IpcClient {
   #link: Link | undefined;
   #registration: RegisterAckData | undefined;
 
-  readonly #pending = new Map<number, Call>();
+  readonly #pending = new IdMap<Call>();
   readonly #buffer = new Set<Call>();
   #userInflight = 0;
 
   readonly #serverSubs = new Map<string, ServerSubscription>();
-  readonly #trie = new TopicTrie<Subscription>();
+  readonly #trie = new TopicPatternMap<Subscription>();
   readonly #subOwner: SubscriptionOwner;
 
   /** The handler's onInitialize succeeded and onFinalize has not run since. */
@@ -1192,7 +1193,7 @@ export class IpcClient {
       error ?? new IpcError('ERR_CONNECTION', `connection to ${link.conn.remoteAddress} closed`);
     link.ack.reject(lost);
     link.init.reject(lost);
-    for (const call of [...this.#pending.values()]) {
+    for (const call of this.#pending.values()) {
       if (call.link !== link) continue;
       this.#settle(
         call,
@@ -1468,7 +1469,7 @@ export class IpcClient {
       return;
     }
     // Ids wrap after 2^32 - 1: never reuse one that is still waiting.
-    while (this.#pending.has(call.msg.transactionId)) call.msg.transactionId = nextTransactionId();
+    while (this.#pending.get(call.msg.transactionId) !== undefined) call.msg.transactionId = nextTransactionId();
     try {
       link.conn.send(call.msg);
     } catch (e) {
@@ -1638,7 +1639,7 @@ export class IpcClient {
         cause: error,
       });
     for (const call of [...this.#buffer]) this.#settle(call, shutdownError(call));
-    for (const call of [...this.#pending.values()])
+    for (const call of this.#pending.values())
       if (call.user) this.#settle(call, shutdownError(call));
 
     const link = this.#link;

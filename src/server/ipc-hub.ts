@@ -29,6 +29,7 @@ import {
   type ModuleRegistration,
   type RegisterAckData,
 } from '../core/message.ts';
+import { IdMap } from '../core/id-map.ts';
 import { TopicTrie } from '../core/topic-trie.ts';
 import {
   MessageConnection,
@@ -162,7 +163,7 @@ class Peer {
   name: string | undefined = undefined;
   registration: ModuleRegistration | undefined = undefined;
   /** Requests forwarded to this peer, by the hub-assigned transaction id. */
-  readonly pending = new Map<number, Pending>();
+  readonly pending = new IdMap<Pending>();
   /** Requests for this peer that wait for its Initialize answer. */
   held: Pending[] = [];
   /** Requests this peer asked that are not answered yet. */
@@ -1163,7 +1164,7 @@ export class IpcHub {
     let id = peer.lastTxid;
     do {
       id = id >= U32_MAX ? 1 : id + 1;
-    } while (peer.pending.has(id) || id === peer.initTxid || id === peer.finalizeTxid);
+    } while (peer.pending.get(id) !== undefined || id === peer.initTxid || id === peer.finalizeTxid);
     peer.lastTxid = id;
     return id;
   }
