@@ -507,15 +507,7 @@ export class IpcHub {
     const hubTxid = this.allocTxid(target);
     // An id is only ever skipped here, never reused, so a failed patch costs nothing.
     if (!patchScannedTransactionId(frame, hubTxid)) return false;
-    const p = new Pending(
-      asker,
-      askerTxid,
-      target,
-      topic,
-      performance.now() + this.settings.requestTimeoutMs,
-    );
-    asker.inflight++;
-    this.deadlines.push(p);
+    const p = this.admit(asker, askerTxid, target, topic);
     try {
       target.conn.sendFrame(frame);
     } catch (e) {
@@ -832,6 +824,18 @@ export class IpcHub {
       this.reply(asker, msg.intoErrorResponse('Too many requests in flight'));
       return;
     }
+    const p = this.admit(asker, askerTxid, target, topic);
+    if (target.state === READY) {
+      this.forward(p, msg, frame);
+    } else {
+      // Held without its frame: a view of the socket's chunk would pin the whole chunk.
+      p.msg = msg;
+      target.held.push(p);
+    }
+  }
+
+  /** Starts tracking a routed request: counted against its asker, under the request deadline. */
+  private admit(asker: Peer, askerTxid: number, target: Peer, topic: string): Pending {
     const p = new Pending(
       asker,
       askerTxid,
@@ -841,13 +845,7 @@ export class IpcHub {
     );
     asker.inflight++;
     this.deadlines.push(p);
-    if (target.state === READY) {
-      this.forward(p, msg, frame);
-    } else {
-      // Held without its frame: a view of the socket's chunk would pin the whole chunk.
-      p.msg = msg;
-      target.held.push(p);
-    }
+    return p;
   }
 
   private forward(p: Pending, msg: CommandMessage, frame: Uint8Array | undefined): void {
