@@ -56,7 +56,9 @@ export const MAX_SCAN_DEPTH = 512;
  * So a payload it vouches for is also pure ASCII, holds no backslash at all, and has exactly
  * one top-level `transaction_id` (code that rewrites the id in place may rely on that).
  *
- * @param type - the frame's header type byte.
+ * @param type - the frame's header type byte, or -1 for a payload without a header (the
+ *   WebSocket text form: then `decodeJson(text, maxDepth)` is what it vouches for, and any
+ *   `message_type` but Control is taken).
  * @param payload - the frame's payload (the bytes after the 5-byte header).
  * @param maxDepth - the nesting limit `decodePayload` would be called with.
  * @param out - caller-owned result, overwritten only when the scan succeeds.
@@ -79,7 +81,7 @@ export function scanEnvelope(
 ): boolean {
   // Control traffic (registration above all) always goes the slow path; isMessageType also
   // rejects a non-integer or out-of-range type byte.
-  if (type === MessageType.Control || !isMessageType(type)) return false;
+  if (type !== NO_HEADER && (type === MessageType.Control || !isMessageType(type))) return false;
   // `!(x >= 1)` is also true for NaN. A fractional limit allows what its floor allows.
   if (!(maxDepth >= 1)) return false;
   // Container levels allowed below the envelope.
@@ -133,7 +135,9 @@ export function scanEnvelope(
         }
         if (member === M_TRANSACTION_ID) transactionId = v;
         else if (member === M_MESSAGE_TYPE) {
-          if (v !== type) return false;
+          if (type === NO_HEADER ? v === MessageType.Control || !isMessageType(v) : v !== type) {
+            return false;
+          }
           messageType = v;
         }
         break;
@@ -188,6 +192,8 @@ export function scanEnvelope(
   return true;
 }
 
+/** `type` of a payload that came without a frame header (the WebSocket text form). */
+const NO_HEADER = -1;
 const U32_MAX = 0xffff_ffff;
 /** Digits of the largest u32. */
 const U32_DIGITS = 10;

@@ -21,6 +21,7 @@ export {
   checkHeader,
 } from './frame.ts';
 export * from './frame-decoder.ts';
+export { scanEnvelope, type ScannedEnvelope } from './frame-scan.ts';
 export * from './topic-pattern.ts';
 export * from './topic-trie.ts';
 export {

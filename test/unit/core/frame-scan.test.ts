@@ -484,6 +484,46 @@ describe('scanEnvelope', () => {
     });
   });
 
+  describe('without a header (the WebSocket text form, type -1)', () => {
+    it('takes any message_type but Control and reads it from the payload', () => {
+      for (const t of [
+        MessageType.Request,
+        MessageType.Response,
+        MessageType.Broadcast,
+        MessageType.Write,
+      ]) {
+        const json = `{"transaction_id":5,"topic":"a.b","message_type":${t},"data":[1]}`;
+        expect(scanText(json, -1)).toEqual({ transactionId: 5, topic: 'a.b', messageType: t });
+      }
+      expect(
+        scanText('{"transaction_id":5,"topic":"a","message_type":4,"control_type":0}', -1),
+      ).toBeUndefined();
+      expect(scanText('{"transaction_id":5,"topic":"a","message_type":4}', -1)).toBeUndefined();
+      expect(scanText('{"transaction_id":5,"topic":"a","message_type":99}', -1)).toBeUndefined();
+      expect(
+        scanText('{"transaction_id":5,"topic":"a","message_type":"Request"}', -1),
+      ).toBeUndefined();
+      expect(scanText('{"transaction_id":5,"topic":"a"}', -1)).toBeUndefined();
+    });
+
+    it('is sound against decoding the text without a header, also for mutated payloads', () => {
+      let vouched = 0;
+      const runs = 3000;
+      fc.assert(
+        fc.property(
+          envelopeArb(),
+          fc.array(mutationArb(), { maxLength: 2 }),
+          maxDepthArb(),
+          ({ json }, mutations, maxDepth) => {
+            if (checkSound(-1, mutate(encoder.encode(json), mutations), maxDepth)) vouched++;
+          },
+        ),
+        { numRuns: runs },
+      );
+      expect(vouched).toBeGreaterThan(runs / 50);
+    });
+  });
+
   describe('usefulness (property B)', () => {
     it('vouches for every encoded message with plain ASCII strings', () => {
       fc.assert(
