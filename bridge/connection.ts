@@ -38,9 +38,12 @@ import {
   isRequestType,
   parseRegistration,
   readLength,
+  scanEnvelope,
   sharedFrameFromJson,
   toIpcError,
+  writeHeader,
   type InvalidMessageInfo,
+  type ScannedEnvelope,
 } from 'autocore-ipc';
 import { connectTcp, redactText as redact, type TcpTransport } from 'autocore-ipc/node';
 import type { RawData, WebSocket } from 'ws';
@@ -179,6 +182,8 @@ export class BridgeConnection {
   private readonly limits: ResolvedBridgeOptions['limits'];
   private readonly openedAt = Date.now();
   private form: 'text' | 'binary' | undefined;
+  /** The fast path's scan result, reused for every message. */
+  private readonly scanned: ScannedEnvelope = { transactionId: 0, topic: '', messageType: 0 };
 
   private upstream: TcpTransport | undefined;
   private readonly connectAbort = new AbortController();
@@ -288,6 +293,8 @@ export class BridgeConnection {
       return;
     }
 
+    if (this.registeredName !== undefined && this.relayPlain(buf, isBinary)) return;
+
     let msg: CommandMessage | undefined;
     let invalid: IpcError | undefined;
     try {
@@ -327,6 +334,53 @@ export class BridgeConnection {
       return;
     }
     this.handle(msg);
+  }
+
+  /**
+   * The fast path of a registered browser: a Request/Read/Write, Broadcast or Response whose
+   * payload `scanEnvelope` vouches for (plain ASCII JSON, no escapes, no repeated envelope member,
+   * members of their plain types; everything the full decoder would accept alike) is checked
+   * against the rate limit and the token's permissions on the scanned topic, and relayed as its
+   * own bytes. Such a payload reads the same to any JSON parser, which is why the ordinary path
+   * re-encodes everything else. Returns false, having done nothing, to leave a message to the
+   * ordinary path (which also answers and logs every refusal).
+   */
+  private relayPlain(buf: Buffer, isBinary: boolean): boolean {
+    let type = -1;
+    let payload: Uint8Array = buf;
+    if (isBinary) {
+      if (buf.length <= HEADER_SIZE || readLength(buf, 0) !== buf.length - HEADER_SIZE) return false;
+      type = buf[4] as number;
+      payload = buf.subarray(HEADER_SIZE);
+    }
+    if (payload.length > this.limits.upstreamMaxPayload) return false;
+    const env = this.scanned;
+    if (!scanEnvelope(type, payload, this.limits.maxDepth, env)) return false;
+    const perms = this.ctx.token.permissions;
+    switch (env.messageType) {
+      case MessageType.Request:
+      case MessageType.Read:
+      case MessageType.Write:
+        if (!perms.mayRequest(env.topic)) return false;
+        break;
+      case MessageType.Broadcast:
+        if (!perms.mayBroadcast(env.topic)) return false;
+        break;
+      case MessageType.Response:
+        break;
+      default:
+        return false;
+    }
+    if (this.bucket < 1) return false; // the ordinary path refuses, answers and logs
+    this.takeRateToken();
+    let frame: Uint8Array = buf;
+    if (!isBinary) {
+      frame = Buffer.allocUnsafe(HEADER_SIZE + buf.length);
+      writeHeader(frame, buf.length, env.messageType);
+      frame.set(buf, HEADER_SIZE);
+    }
+    this.sendUpstream(frame);
+    return true;
   }
 
   /** Token bucket: 'ok', 'refused', or 'close' when the excess has lasted too long. */
@@ -463,6 +517,10 @@ export class BridgeConnection {
       this.answer(msg, `Invalid message: ${(e as Error).message}`);
       return;
     }
+    this.sendUpstream(frame);
+  }
+
+  private sendUpstream(frame: Uint8Array): void {
     this.ctx.metrics.m.framesUpstream++;
     if (this.upstream === undefined) {
       this.preconnect.push(frame);

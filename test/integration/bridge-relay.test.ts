@@ -116,6 +116,52 @@ describe('bridge relay', () => {
       }
     });
 
+    it('relays plain and unusual messages alike, in order, whichever path each takes', async () => {
+      const f = await fx.start();
+      for (const mode of ['text', 'binary'] as const) {
+        const name = `hmi_plain_${mode}`;
+        const c = await f.module(name, mode);
+        // Plain ones are relayed as their own bytes after a scan; the others (an escape, a
+        // non-ASCII string, a repeated member, a name for message_type) are decoded and
+        // re-encoded. Both must reach the server as the same messages, in the order sent.
+        const texts = [
+          '{"transaction_id":7001,"timecode":1,"topic":"press1.speed","message_type":1,"data":{"n":1},"extra":[1,2]}',
+          '{"transaction_id":7002,"topic":"press1.speed","message_type":1,"data":"tab\\there"}',
+          '{"transaction_id":7003,"topic":"press1.speed","message_type":1,"data":"Grüße"}',
+          '{"transaction_id":7004,"topic":"press1.speed","message_type":1,"data":4,"data":5}',
+          '{"transaction_id":7005,"topic":"press1.speed","message_type":"Request","data":6}',
+          '{"transaction_id":7006,"topic":"press1.speed","message_type":6,"data":7}',
+        ];
+        for (const t of texts) {
+          if (mode === 'text') c.ws.send(t);
+          else
+            c.ws.send(
+              frameOf(JSON.parse(t) as unknown, t.includes('"message_type":6') ? Write : Request),
+            );
+        }
+        const ids = [7001, 7002, 7003, 7004, 7005, 7006];
+        const answers = await Promise.all(ids.map((id) => c.next((m) => m.transaction_id === id)));
+        expect(answers.map((a) => a.success)).toEqual(ids.map(() => true));
+        const seen = f.upstream.received.filter(
+          (m) => ids.includes(m.transactionId) && m.topic === 'press1.speed',
+        );
+        expect(seen.map((m) => m.transactionId)).toEqual(ids);
+        expect(seen.map((m) => m.data)).toEqual([{ n: 1 }, 'tab\there', 'Grüße', 5, 6, 7]);
+        expect(seen[5]?.messageType).toBe(Write);
+        f.upstream.received.length = 0;
+      }
+    });
+
+    it("refuses a plain Request outside the token's patterns, as the ordinary path does", async () => {
+      const f = await fx.start();
+      const c = await f.module('hmi_plain_forbidden');
+      c.ws.send('{"transaction_id":7101,"topic":"secret.x","message_type":1,"data":null}');
+      const res = await c.next((m) => m.transaction_id === 7101);
+      expect(res).toMatchObject({ success: false, error_message: 'Not allowed: secret.x' });
+      await settle(f);
+      expect(upstreamTopics(f)).not.toContain('secret.x');
+    });
+
     it('relays Heartbeats, even before registration', async () => {
       const f = await fx.start();
       const c = await f.client();
