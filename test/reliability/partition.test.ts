@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { byMode, recordFigure } from './support/figures.ts';
 import { createNetnsPair, netnsUnavailable, type NetnsPair } from './support/netns-pair.ts';
+import { readLines } from './support/json-lines.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = resolve(ROOT, 'test/reliability/support/netns-peer-main.ts');
@@ -36,21 +37,9 @@ class Peer {
   readonly lines: Line[] = [];
   private readonly waiters = new Set<() => void>();
   constructor(readonly child: ChildProcess) {
-    let partial = '';
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (text: string) => {
-      partial += text;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        try {
-          this.lines.push(JSON.parse(line) as Line);
-        } catch {
-          continue;
-        }
-        for (const w of [...this.waiters]) w();
-      }
+    readLines<Line>(child.stdout, (line) => {
+      this.lines.push(line);
+      for (const w of [...this.waiters]) w();
     });
     child.once('exit', () => {
       for (const w of [...this.waiters]) w();

@@ -11,30 +11,18 @@
  * It exits when stdin closes (or, the point of it, on SIGKILL).
  */
 import { IpcServer, type IpcServerOptions } from '../../../src/node.ts';
-
-const out = (line: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
-};
+import { readLines, writeLine as out } from './json-lines.ts';
 
 let server: IpcServer | undefined;
-let partial = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (text: string) => {
-  partial += text;
-  let nl: number;
-  while ((nl = partial.indexOf('\n')) >= 0) {
-    const line = partial.slice(0, nl);
-    partial = partial.slice(nl + 1);
-    if (line.trim() === '' || server) continue;
-    const cmd = JSON.parse(line) as { listen: number; options?: IpcServerOptions };
-    IpcServer.listen({ ...cmd.options, port: cmd.listen }).then(
-      (s) => {
-        server = s;
-        out({ listening: true, port: s.port });
-      },
-      (e: unknown) => out({ failed: e instanceof Error ? e.message : String(e) }),
-    );
-  }
+readLines<{ listen: number; options?: IpcServerOptions }>(process.stdin, (cmd) => {
+  if (server) return;
+  IpcServer.listen({ ...cmd.options, port: cmd.listen }).then(
+    (s) => {
+      server = s;
+      out({ listening: true, port: s.port });
+    },
+    (e: unknown) => out({ failed: e instanceof Error ? e.message : String(e) }),
+  );
 });
 process.stdin.on('end', () => {
   void (server?.close({ timeoutMs: 300 }) ?? Promise.resolve()).then(() => process.exit(0));

@@ -20,6 +20,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { IpcServerOptions } from '../../../src/node.ts';
+import { readLines } from './json-lines.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const ENTRY = resolve(ROOT, 'test/reliability/support/fault-server-main.ts');
@@ -103,21 +104,8 @@ export class StandbyServers implements AsyncDisposable {
       }),
     );
     const lines: ((msg: Record<string, unknown>) => void)[] = [];
-    let partial = '';
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (text: string) => {
-      partial += text;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        try {
-          const msg = JSON.parse(line) as Record<string, unknown>;
-          for (const l of [...lines]) l(msg);
-        } catch {
-          // Not one of ours (a stray log line): ignore.
-        }
-      }
+    readLines(child.stdout, (msg) => {
+      for (const l of [...lines]) l(msg);
     });
     const ready = nextLine(lines, exited, 20_000, (m) => m.standby === true, 'standby').then(() => {});
     ready.catch(() => {});

@@ -12,13 +12,11 @@
  * Closes its modules and exits when stdin ends.
  */
 import { HealthyPair, healthyWs, measureFor, probeLoop, type Probe } from './flood-probe.ts';
+import { readLines, writeLine as out } from './json-lines.ts';
 
 type Target = { kind: 'pair'; address: string } | { kind: 'ws'; url: string; name: string };
 
 const target = JSON.parse(process.argv[2] ?? '{}') as Target;
-const out = (line: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
-};
 
 let roundTrip: () => Promise<number>;
 let close: () => Promise<void>;
@@ -37,16 +35,8 @@ out({ ready: true });
 
 let running: Probe | undefined;
 let chain = Promise.resolve();
-let partial = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (text: string) => {
-  partial += text;
-  let nl: number;
-  while ((nl = partial.indexOf('\n')) >= 0) {
-    const cmd = JSON.parse(partial.slice(0, nl)) as { cmd: string; ms?: number; gapMs?: number };
-    partial = partial.slice(nl + 1);
-    chain = chain.then(() => run(cmd)).catch((e: unknown) => out({ error: String(e) }));
-  }
+readLines<{ cmd: string; ms?: number; gapMs?: number }>(process.stdin, (cmd) => {
+  chain = chain.then(() => run(cmd)).catch((e: unknown) => out({ error: String(e) }));
 });
 process.stdin.on('end', () => {
   void chain.then(async () => {

@@ -17,6 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LatencySummary, Probe } from './flood-probe.ts';
+import { readLines } from './json-lines.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../../..');
@@ -46,17 +47,7 @@ export class ProbeProcess {
       { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
     );
     const probe = new ProbeProcess(child);
-    let partial = '';
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (text: string) => {
-      partial += text;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        const line = JSON.parse(partial.slice(0, nl)) as Record<string, unknown>;
-        partial = partial.slice(nl + 1);
-        probe.waiting.shift()?.(line);
-      }
-    });
+    readLines(child.stdout, (line) => probe.waiting.shift()?.(line));
     try {
       await probe.next(timeoutMs);
     } catch (e) {

@@ -16,6 +16,7 @@
  */
 import { IpcClient, IpcServer, tcpConnector, type CommandMessage } from '../../../src/node.ts';
 import { IpcError } from '../../../src/core/errors.ts';
+import { readLines, writeLine } from './json-lines.ts';
 
 interface PeerConfig {
   role: 'server' | 'module';
@@ -26,9 +27,7 @@ interface PeerConfig {
 
 const config = JSON.parse(process.argv[2] ?? '{}') as PeerConfig;
 const now = (): number => performance.timeOrigin + performance.now();
-const out = (line: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify({ ...line, at: now() })}\n`);
-};
+const out = (line: Record<string, unknown>): void => writeLine({ ...line, at: now() });
 
 /** Answers nothing for a minute: what a busy module looks like to the requests waiting on it. */
 const holdHandler = {
@@ -71,30 +70,20 @@ if (config.role === 'server') {
   closers.push(() => client.close({ timeoutMs: 200 }));
   out({ ready: true, heartbeatMs: client.registration?.heartbeat_ms ?? null });
 
-  let partial = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (text: string) => {
-    partial += text;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      if (line.trim() === '') continue;
-      const cmd = JSON.parse(line) as { cmd: string; n?: number };
-      if (cmd.cmd === 'hold') {
-        for (let i = 0; i < (cmd.n ?? 1); i++) {
-          client.request('hold.wait', { i }, { timeoutMs: 30_000 }).then(
-            () => out({ settled: 'resolved', i }),
-            (e: unknown) => out({ settled: 'rejected', i, code: e instanceof IpcError ? e.code : String(e) }),
-          );
-        }
-        out({ sent: cmd.n ?? 1, inflight: client.inflight });
-      } else if (cmd.cmd === 'ping') {
-        client.request('system.ping').then(
-          () => out({ pong: true }),
-          (e: unknown) => out({ pong: false, error: String(e) }),
+  readLines<{ cmd: string; n?: number }>(process.stdin, (cmd) => {
+    if (cmd.cmd === 'hold') {
+      for (let i = 0; i < (cmd.n ?? 1); i++) {
+        client.request('hold.wait', { i }, { timeoutMs: 30_000 }).then(
+          () => out({ settled: 'resolved', i }),
+          (e: unknown) => out({ settled: 'rejected', i, code: e instanceof IpcError ? e.code : String(e) }),
         );
       }
+      out({ sent: cmd.n ?? 1, inflight: client.inflight });
+    } else if (cmd.cmd === 'ping') {
+      client.request('system.ping').then(
+        () => out({ pong: true }),
+        (e: unknown) => out({ pong: false, error: String(e) }),
+      );
     }
   });
 }

@@ -15,6 +15,7 @@ import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { IpcServer, type IpcServerOptions } from '../../../src/node.ts';
 import { createBridge, type Bridge, type BridgeOptions } from '../../../bridge/index.ts';
+import { readLines, writeLine as out } from './json-lines.ts';
 
 interface StackConfig {
   server?: IpcServerOptions;
@@ -30,9 +31,6 @@ interface StackConfig {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as StackConfig;
-const out = (line: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
-};
 
 // Observed, not handled: the monitor runs before Node's default handling, which still ends the
 // process, so a crash stays a crash for every test and the parent also learns why.
@@ -94,32 +92,22 @@ function summarize(e: unknown): unknown {
   return o;
 }
 
-let partial = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (text: string) => {
-  partial += text;
-  let nl: number;
-  while ((nl = partial.indexOf('\n')) >= 0) {
-    const line = partial.slice(0, nl);
-    partial = partial.slice(nl + 1);
-    if (line.trim() === '') continue;
-    const cmd = JSON.parse(line) as { cmd: string; id?: number; reset?: boolean };
-    if (cmd.cmd === 'gc') (globalThis as { gc?: () => void }).gc?.();
-    const m = process.memoryUsage();
-    out({
-      id: cmd.id ?? null,
-      rss: m.rss,
-      heapUsed: m.heapUsed,
-      external: m.external,
-      arrayBuffers: m.arrayBuffers,
-      fds: fdCount(),
-      connections: server.connectionCount,
-      modules: server.modules().length,
-      bridge: bridge ? bridge.metrics() : null,
-      eventLoopDelay: eventLoopDelay(),
-    });
-    if (cmd.reset === true) eld.reset();
-  }
+readLines<{ cmd: string; id?: number; reset?: boolean }>(process.stdin, (cmd) => {
+  if (cmd.cmd === 'gc') (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  out({
+    id: cmd.id ?? null,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    fds: fdCount(),
+    connections: server.connectionCount,
+    modules: server.modules().length,
+    bridge: bridge ? bridge.metrics() : null,
+    eventLoopDelay: eventLoopDelay(),
+  });
+  if (cmd.reset === true) eld.reset();
 });
 process.stdin.on('end', () => {
   void (async () => {

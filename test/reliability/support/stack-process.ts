@@ -15,6 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IpcServerOptions } from '../../../src/node.ts';
 import type { BridgeOptions } from '../../../bridge/index.ts';
+import { readLines } from './json-lines.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = resolve(ROOT, 'test/reliability/support/stack-main.ts');
@@ -106,27 +107,13 @@ export async function startStack(config: StackConfig = {}): Promise<Stack> {
     void exited.then((code) => rej(new Error(`stack process exited (${code}) before it was ready`)));
     setTimeout(() => rej(new Error('stack process not ready within 20 s')), 20_000).unref();
   });
-  let partial = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (text: string) => {
-    partial += text;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      if (msg.ready === true) ready({ port: Number(msg.port), bridgePort: msg.bridgePort as number | null });
-      else if (typeof msg.uncaught === 'string') uncaught.push(msg.uncaught);
-      else if (typeof msg.event === 'string') events.push({ event: msg.event, detail: msg.detail, at: Date.now() });
-      else if (typeof msg.id === 'number') {
-        waiters.get(msg.id)?.(msg as unknown as StackStats);
-        waiters.delete(msg.id);
-      }
+  readLines(child.stdout, (msg) => {
+    if (msg.ready === true) ready({ port: Number(msg.port), bridgePort: msg.bridgePort as number | null });
+    else if (typeof msg.uncaught === 'string') uncaught.push(msg.uncaught);
+    else if (typeof msg.event === 'string') events.push({ event: msg.event, detail: msg.detail, at: Date.now() });
+    else if (typeof msg.id === 'number') {
+      waiters.get(msg.id)?.(msg as unknown as StackStats);
+      waiters.delete(msg.id);
     }
   });
   let info: { port: number; bridgePort: number | null };
