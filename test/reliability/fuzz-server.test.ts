@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient, IpcServer, tcpConnector, type CommandMessage as Msg } from '../../src/node.ts';
 import { CommandMessage, ControlType, MessageType } from '../../src/core/message.ts';
-import { REGRESSION_ROWS } from './regressions/fuzz-cases.ts';
+import { REGRESSION_ROWS, REGRESSION_SEQUENCES } from './regressions/fuzz-cases.ts';
 import { byMode, recordFigure } from './support/figures.ts';
 import {
   caseRow,
@@ -275,6 +275,16 @@ describe('fuzz: IpcServer over loopback', () => {
     expect(problems).toEqual([]);
   });
 
+  it('answers every regression sequence as specified, in its state and pacing', async () => {
+    const problems: string[] = [];
+    for (const seq of REGRESSION_SEQUENCES) {
+      const frames = seq.rows.map((row) => rowToCase(row, seq.state === 'fresh' ? PRE_MAX : MAX));
+      const p = await runServerCase(seq.state, frames, seq.trickle);
+      if (p !== undefined) problems.push(`${seq.name}: ${p}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('closes on every type byte 10-255 and serves 0-9, before and after registration', async () => {
     const problems: string[] = [];
     for (const state of ['fresh', 'registered'] as const) {
@@ -299,12 +309,22 @@ describe('fuzz: IpcServer over loopback', () => {
         { weight: 1, arbitrary: fc.constant(true) },
       ),
     });
+    // Trickling sends one byte per event-loop turn: kept to small frames.
+    const paced = ({ frames, trickle }: { frames: FrameCase[]; trickle: boolean }): boolean =>
+      trickle && frames.every((f) => f.payload.length < 400);
     const outcome = await fuzz(
       'server',
       arb,
-      ({ state, frames, trickle }) =>
-        runServerCase(state, frames, trickle && frames.every((f) => f.payload.length < 400)),
-      { numRuns: byMode(1200, 15_000), rows: ({ frames }) => frames.map((f) => caseRow(f)) },
+      (input) => runServerCase(input.state, input.frames, paced(input)),
+      {
+        numRuns: byMode(1200, 15_000),
+        // A REGRESSION_SEQUENCES entry: the frames alone would lose the state and the pacing.
+        rows: (input) => [
+          `{ name: 'shrunk counterexample', state: '${input.state}', trickle: ${paced(input)}, rows: [`,
+          ...input.frames.map((f) => `  ${caseRow(f)}`),
+          '] },',
+        ],
+      },
     );
     await healthCheck();
     const protoOk = prototypeSnapshot() === before;

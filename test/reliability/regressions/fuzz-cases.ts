@@ -210,3 +210,51 @@ export const REGRESSION_ROWS: RegressionRow[] = [
     type: 1,
   },
 ];
+
+/**
+ * Counterexamples that need more than one frame, or a given connection state or pacing, to show:
+ * the server fuzzer replays each as one case (`state`: the connection they start on; `trickle`:
+ * every frame one byte per read). Paste here the entry the failing server fuzz prints.
+ */
+export interface RegressionSequence {
+  name: string;
+  state: 'fresh' | 'registered';
+  trickle: boolean;
+  rows: RegressionRow[];
+}
+
+export const REGRESSION_SEQUENCES: RegressionSequence[] = [
+  {
+    // Long run, seed 944331263, run 7289. A successful Register makes the server send
+    // Control/Initialize, which the fuzz peer answers at once; that answer was written in the
+    // middle of the next trickled frame (after its first length byte), so the server read a
+    // well-formed header announcing ~34 KB and waited for them, open, as section 1 lets it.
+    // The fault was the peer's (support/fuzz-peer.ts now holds its own answers until a trickled
+    // frame is whole), not the server's or the model's.
+    name: 'Register (control_type by name, transaction_id 0.1e1), then {} with type byte 0, trickled',
+    state: 'fresh',
+    trickle: true,
+    rows: [
+      {
+        name: 'Register spelled by name',
+        text: '{"transaction_id":0.1e1,"topic":"system.ping","message_type":4,"data":{"name":"fz","version":"1.0.0","capabilities":["fz.x"]},"control_type":"Register"}',
+        type: 4,
+      },
+      { name: 'no message_type', text: '{}', type: 0 },
+    ],
+  },
+  {
+    // The same with an ordinary Register: the spelling played no part.
+    name: 'plain Register, then {} with type byte 0, trickled',
+    state: 'fresh',
+    trickle: true,
+    rows: [
+      {
+        name: 'Register',
+        text: '{"transaction_id":7,"topic":"fz","message_type":4,"data":{"name":"fz","version":"1.0.0","capabilities":[]},"control_type":3}',
+        type: 4,
+      },
+      { name: 'no message_type', text: '{}', type: 0 },
+    ],
+  },
+];

@@ -2,6 +2,8 @@
  * A raw TCP peer for the server fuzzer: sends bytes exactly as given (whole, or one byte per
  * event-loop turn), collects every message the server writes back, answers Control/Initialize
  * (so a registration it makes completes) and reports when the server closes the connection.
+ * That answer never cuts into a frame being trickled: it waits until the frame is whole, as any
+ * real sender keeps its frames whole on the stream.
  * Unlike test/support/raw-peer.ts it never answers Heartbeats, so a Heartbeat the fuzzer sends
  * cannot start a ping-pong.
  */
@@ -17,6 +19,10 @@ export class FuzzPeer {
   closed = false;
   private readonly decoder = new FrameDecoder({ maxPayload: 64 * 1024 * 1024 });
   private wake: (() => void) | undefined;
+  /** True while {@link trickle} is part-way through a frame. */
+  private trickling = false;
+  /** The peer's own answers held back meanwhile, sent once the frame is whole. */
+  private readonly held: Uint8Array[] = [];
 
   private constructor(readonly transport: TcpTransport) {
     void this.read();
@@ -38,12 +44,21 @@ export class FuzzPeer {
     this.send(encodeFrame(msg));
   }
 
-  /** Sends `bytes` one byte per event-loop turn, so the server reads them one at a time. */
+  /**
+   * Sends one frame, `bytes`, one byte per event-loop turn, so the server reads it one byte at a
+   * time. An Initialize answer due meanwhile follows the frame's last byte.
+   */
   async trickle(bytes: Uint8Array): Promise<void> {
-    for (const b of bytes) {
-      if (this.closed) return;
-      this.transport.send(Uint8Array.of(b));
-      await new Promise((r) => setImmediate(r));
+    this.trickling = true;
+    try {
+      for (const b of bytes) {
+        if (this.closed) return;
+        this.transport.send(Uint8Array.of(b));
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      this.trickling = false;
+      for (const frame of this.held.splice(0)) this.send(frame);
     }
   }
 
@@ -88,7 +103,11 @@ export class FuzzPeer {
           item.messageType === MessageType.Control &&
           item.controlType === ControlType.Initialize
         ) {
-          this.sendMessage(item.intoResponse(null));
+          // Written mid-frame it would become part of the trickled frame's header or payload
+          // (seed 944331263: the server then waited, rightly, for a 34 KB frame).
+          const answer = encodeFrame(item.intoResponse(null));
+          if (this.trickling) this.held.push(answer);
+          else this.send(answer);
           continue;
         }
         this.inbox.push(item);

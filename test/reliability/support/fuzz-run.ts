@@ -11,6 +11,15 @@ export const FUZZ_SEED: number =
     ? Number(process.env.FUZZ_SEED) | 0
     : (Date.now() ^ Math.floor(Math.random() * 0x7fffffff)) | 0;
 
+/**
+ * `FUZZ_PATH`: the fast-check path a failure printed (e.g. `7288:1:6`), to replay that
+ * counterexample with its `FUZZ_SEED` without the runs before it (a bare run index starts there
+ * and, if that run holds, goes on with the next ones). It belongs to one property, so pass a file
+ * filter with it (`npx vitest run --project reliability fuzz-server`).
+ */
+const FUZZ_PATH: string | undefined =
+  process.env.FUZZ_PATH === '' ? undefined : process.env.FUZZ_PATH;
+
 /** The outcome of {@link fuzz}. */
 export interface FuzzOutcome {
   seed: number;
@@ -33,7 +42,8 @@ export async function fuzz<T>(
 ): Promise<FuzzOutcome> {
   const seed = options.seed ?? FUZZ_SEED;
   console.log(
-    `[fuzz] ${name}: seed ${seed} (replay with FUZZ_SEED=${seed}), ${options.numRuns} runs`,
+    `[fuzz] ${name}: seed ${seed} (replay with FUZZ_SEED=${seed}), ${options.numRuns} runs` +
+      (FUZZ_PATH === undefined ? '' : `, replaying path ${FUZZ_PATH} only`),
   );
   const started = performance.now();
   let lastProblem = '';
@@ -46,7 +56,13 @@ export async function fuzz<T>(
       }
       return true;
     }),
-    { numRuns: options.numRuns, seed, endOnFailure: false, interruptAfterTimeLimit: 150_000 },
+    {
+      numRuns: options.numRuns,
+      seed,
+      ...(FUZZ_PATH === undefined ? {} : { path: FUZZ_PATH }),
+      endOnFailure: false,
+      interruptAfterTimeLimit: 150_000,
+    },
   );
   const ms = performance.now() - started;
   if (!details.failed) return { seed, runs: details.numRuns, failure: undefined, ms };
@@ -55,6 +71,7 @@ export async function fuzz<T>(
   const failure = [
     `${name}: property failed (seed ${seed}, path "${details.counterexamplePath ?? ''}", after ${details.numRuns} runs, ${details.numShrinks} shrinks)`,
     `problem: ${lastProblem || String(details.errorInstance)}`,
+    `replay it alone with FUZZ_SEED=${seed} FUZZ_PATH=${details.counterexamplePath ?? ''}`,
     'keep it as a regression case: add these rows to test/reliability/regressions/fuzz-cases.ts',
     ...rows.map((r) => `  ${r}`),
   ].join('\n');
