@@ -25,6 +25,7 @@
  * Numbers are only comparable within one run of this script (the ratio columns), not across
  * machines or loads: the load average is printed with each table.
  */
+import { availableParallelism } from 'node:os';
 import { profiled, topSelfTime } from './lib/profile.ts';
 import { writeSummary } from './lib/summary.ts';
 import {
@@ -257,6 +258,8 @@ function report(): void {
     ['fan-out >= 200,000 deliveries/s', int(median(fan.ours)), verdict(median(fan.ours) >= TARGETS.fanRate)],
   ];
   console.log('\n' + table(['target', 'ours (median)', 'verdict'], targets));
+  console.log(`\n${ceilingNote(pipeCpu.ours, pipe.floor, 'round trips', 'round trip')}`);
+  console.log(ceilingNote(fanCpu.ours, fan.floor, 'deliveries', 'delivery'));
   const fanOfFloor = median(ratio(fan.ours, fan.floor));
   const base = { bench: 'tcp' };
   writeSummary([
@@ -274,6 +277,25 @@ function report(): void {
       console.log(`\n${file}\n${topSelfTime(file).join('\n')}`);
     }
   }
+}
+
+/**
+ * What the CPU per operation allows at best: the rate with every core busy all the time (the
+ * processes of these topologies outnumber the cores), against 40% of the floor's median, and the
+ * CPU per operation that 40% would need. Not a target: it says whether a missed ratio is a
+ * matter of overlap between processes or of CPU.
+ */
+function ceilingNote(oursCpuUs: number[], floorRates: number[], ops: string, op: string): string {
+  const cores = availableParallelism();
+  const cpuUs = median(oursCpuUs);
+  const ceiling = (cores * 1e6) / cpuUs;
+  const floor = median(floorRates);
+  const needed = (cores * 1e6) / (TARGETS.pipeOfFloor * floor);
+  return (
+    `CPU ceiling, ${ops}: at ${cpuUs.toFixed(1)} us per ${op} and all ${cores} cores busy, at most ` +
+    `${int(ceiling)} ${ops}/s, ${pct(ceiling / floor)} of the floor's median; ` +
+    `${pct(TARGETS.pipeOfFloor)} of the floor needs at most ${needed.toFixed(1)} us per ${op}.`
+  );
 }
 
 const startLoad = loadLine();
