@@ -357,20 +357,13 @@ export class BridgeConnection {
     const env = this.scanned;
     if (!scanEnvelope(type, payload, this.limits.maxDepth, env)) return false;
     const perms = this.ctx.token.permissions;
-    switch (env.messageType) {
-      case MessageType.Request:
-      case MessageType.Read:
-      case MessageType.Write:
-        if (!perms.mayRequest(env.topic)) return false;
-        break;
-      case MessageType.Broadcast:
-        if (!perms.mayBroadcast(env.topic)) return false;
-        break;
-      case MessageType.Response:
-        break;
-      default:
-        return false;
-    }
+    const scanned = env.messageType;
+    const allowed = isRequestType(scanned)
+      ? perms.mayRequest(env.topic)
+      : scanned === MessageType.Broadcast
+        ? perms.mayBroadcast(env.topic)
+        : scanned === MessageType.Response;
+    if (!allowed) return false;
     if (this.bucket < 1) return false; // the ordinary path refuses, answers and logs
     this.takeRateToken();
     let frame: Uint8Array = buf;

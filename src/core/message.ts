@@ -127,6 +127,19 @@ export function isRequestType(type: number): boolean {
   return type === MessageType.Request || type === MessageType.Read || type === MessageType.Write;
 }
 
+/**
+ * The domain of `topic`: everything before its first `.` (all of it when there is none).
+ *
+ * @example
+ * ```ts
+ * domainOf('press1.set_speed'); // 'press1'
+ * ```
+ */
+export function domainOf(topic: string): string {
+  const dot = topic.indexOf('.');
+  return dot < 0 ? topic : topic.slice(0, dot);
+}
+
 /** The members of a CommandMessage as they travel in JSON (snake_case). */
 export interface CommandMessageWire {
   transaction_id: number;
@@ -250,8 +263,7 @@ export class CommandMessage {
 
   /** The domain: `topic` up to the first `.` (the whole topic when there is none). */
   get domain(): string {
-    const dot = this.topic.indexOf('.');
-    return dot < 0 ? this.topic : this.topic.slice(0, dot);
+    return domainOf(this.topic);
   }
 
   /** Everything after the first `.` of `topic` ("" when there is none). */

@@ -23,7 +23,9 @@ import {
   MessageType,
   SYSTEM_DOMAIN,
   controlTypeName,
+  domainOf,
   expectsReply,
+  isRequestType,
   messageTypeName,
   parseRegistration,
   type ModuleRegistration,
@@ -499,8 +501,7 @@ export class IpcHub {
 
   private relayRequest(asker: Peer, askerTxid: number, topic: string, frame: Uint8Array): boolean {
     if (askerTxid === 0 || this.closing !== undefined) return false;
-    const dot = topic.indexOf('.');
-    const domain = dot < 0 ? topic : topic.slice(0, dot);
+    const domain = domainOf(topic);
     const target = this.modulesByName.get(domain);
     if (target === undefined || target.state !== READY || domain === SYSTEM_DOMAIN) return false;
     if (asker.inflight >= this.settings.maxInflightPerConnection) return false;
@@ -805,8 +806,7 @@ export class IpcHub {
       return;
     }
     const topic = msg.topic;
-    const dot = topic.indexOf('.');
-    const domain = dot < 0 ? topic : topic.slice(0, dot);
+    const domain = domainOf(topic);
     if (domain === SYSTEM_DOMAIN) {
       this.system(asker, msg);
       return;
@@ -1309,16 +1309,7 @@ export class IpcHub {
 
 /** Message types the relay path may route by their bytes alone. */
 function isRelayed(type: number): boolean {
-  switch (type) {
-    case MessageType.Request:
-    case MessageType.Read:
-    case MessageType.Write:
-    case MessageType.Response:
-    case MessageType.Broadcast:
-      return true;
-    default:
-      return false;
-  }
+  return isRequestType(type) || type === MessageType.Response || type === MessageType.Broadcast;
 }
 
 function sendFailure(e: unknown): string {

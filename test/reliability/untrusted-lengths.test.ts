@@ -16,6 +16,7 @@ import {
   formatLatency,
   mib,
   percentile,
+  sampleStack,
   sleep,
   type LatencySummary,
 } from './support/flood-probe.ts';
@@ -30,7 +31,7 @@ import {
   type FloodSocket,
 } from './support/flood-sockets.ts';
 import { ProbeProcess } from './support/flood-probe-process.ts';
-import { startStack, type Stack, type StackStats } from './support/stack-process.ts';
+import { startStack, type Stack } from './support/stack-process.ts';
 
 const MiB = 1024 * 1024;
 const PRE_REGISTRATION_LIMIT = 64 * 1024;
@@ -159,38 +160,6 @@ interface AttackResult {
   fdsAfter: number;
 }
 
-interface MemoryPeaks {
-  /** The sample of highest RSS. */
-  rss: StackStats | undefined;
-  /** The sample of most ArrayBuffer bytes. */
-  arrayBuffers: StackStats | undefined;
-}
-
-/** Samples the server every `everyMs` (no collection) and keeps its RSS and ArrayBuffer peaks. */
-function sampleMemory(stack: Stack, everyMs: number): { stop(): Promise<MemoryPeaks> } {
-  const peaks: MemoryPeaks = { rss: undefined, arrayBuffers: undefined };
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      try {
-        const s = await stack.stats();
-        if (s.rss > (peaks.rss?.rss ?? -1)) peaks.rss = s;
-        if (s.arrayBuffers > (peaks.arrayBuffers?.arrayBuffers ?? -1)) peaks.arrayBuffers = s;
-      } catch {
-        // The process may be busy or gone; the test's own assertions say which.
-      }
-      await sleep(everyMs);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return peaks;
-    },
-  };
-}
-
 /**
  * Connects the attackers (`connect`, resolving with how many), waits until the server has
  * accepted them all, then runs `attack` with the healthy probe and the memory sampler on, then
@@ -211,15 +180,15 @@ async function underAttack(
     .poll(async () => (await stack.stats()).connections, { timeout: 10_000 })
     .toBe(base.connections + attackers);
   const connected = await stack.stats({ gc: true });
-  const sampler = sampleMemory(stack, SAMPLE_MS);
+  const sampler = sampleStack(stack, SAMPLE_MS);
   const probe = pair.probe(10);
   await attack();
   // A little longer than the attack itself, so the probe also sees the server cleaning up.
   await sleep(300);
   const latency = await probe.stop();
   const peaks = await sampler.stop();
-  const atRssPeak = peaks.rss ?? connected;
-  const atBufferPeak = peaks.arrayBuffers ?? connected;
+  const atRssPeak = peaks.atPeakRss ?? connected;
+  const atBufferPeak = peaks.atPeakArrayBuffers ?? connected;
   await expect
     .poll(async () => (await stack.stats()).connections, { timeout: 5000 })
     .toBe(base.connections);

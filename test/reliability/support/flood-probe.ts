@@ -206,21 +206,39 @@ export async function measureFor(
   return p.stop();
 }
 
-/** Samples the stack's stats every `everyMs` until `stop()`; keeps the peak RSS. */
-export function sampleStack(
-  stack: Stack,
-  everyMs = 200,
-): { stop(): Promise<{ peakRss: number; samples: number; last: StackStats | undefined }> } {
-  let peakRss = 0;
-  let samples = 0;
-  let last: StackStats | undefined;
+/** What {@link sampleStack} saw. */
+export interface StackSamples {
+  peakRss: number;
+  samples: number;
+  last: StackStats | undefined;
+  /** The sample of highest RSS, and the one of most ArrayBuffer bytes. */
+  atPeakRss: StackStats | undefined;
+  atPeakArrayBuffers: StackStats | undefined;
+}
+
+/** Samples the stack's stats every `everyMs` (no collection) until `stop()`; keeps the peaks. */
+export function sampleStack(stack: Stack, everyMs = 200): { stop(): Promise<StackSamples> } {
+  const seen: StackSamples = {
+    peakRss: 0,
+    samples: 0,
+    last: undefined,
+    atPeakRss: undefined,
+    atPeakArrayBuffers: undefined,
+  };
   let running = true;
   const loop = (async () => {
     while (running) {
       try {
-        last = await stack.stats();
-        peakRss = Math.max(peakRss, last.rss);
-        samples++;
+        const s = await stack.stats();
+        seen.last = s;
+        seen.samples++;
+        if (s.rss > seen.peakRss) {
+          seen.peakRss = s.rss;
+          seen.atPeakRss = s;
+        }
+        if (s.arrayBuffers > (seen.atPeakArrayBuffers?.arrayBuffers ?? -1)) {
+          seen.atPeakArrayBuffers = s;
+        }
       } catch {
         // The process may be busy or gone; the test's own assertions say which.
       }
@@ -231,7 +249,7 @@ export function sampleStack(
     stop: async () => {
       running = false;
       await loop;
-      return { peakRss, samples, last };
+      return seen;
     },
   };
 }

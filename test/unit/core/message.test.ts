@@ -8,6 +8,7 @@ import {
   DEFAULT_MAX_DEPTH,
   MessageType,
   controlTypeName,
+  domainOf,
   expectsReply,
   messageTypeName,
   parseRegistration,
@@ -363,6 +364,7 @@ describe('CommandMessage', () => {
       it(`splits ${JSON.stringify(topic)} at the first dot`, () => {
         const msg = new CommandMessage({ topic });
         expect(msg.domain).toBe(domain);
+        expect(domainOf(topic)).toBe(domain);
         expect(msg.subtopic).toBe(subtopic);
       });
     }
