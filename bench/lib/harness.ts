@@ -6,7 +6,7 @@
  * JSON object per line on stdout and reads commands as JSON lines on stdin.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -23,6 +23,27 @@ export function cpuSecondsOf(pid: number | undefined): number {
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Seconds the threads of process `pid` have spent runnable but waiting for a core, so far
+ * (`/proc/<pid>/task/<tid>/schedstat`, second field, in ns); NaN where /proc has no schedstat.
+ */
+export function waitSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+    return ns / 1e9;
   } catch {
     return NaN;
   }
@@ -112,6 +133,11 @@ export class Role {
   /** CPU seconds (user + system) this process has used so far; NaN where /proc is missing. */
   cpuSeconds(): number {
     return cpuSecondsOf(this.child.pid);
+  }
+
+  /** Seconds this process's threads have waited, runnable, for a core so far; NaN without /proc. */
+  waitSeconds(): number {
+    return waitSecondsOf(this.child.pid);
   }
 
   /** Sends one command line. */
