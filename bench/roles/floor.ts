@@ -9,8 +9,8 @@
  * send goes to the publisher (their answers to its sync frames). The asker, publisher and
  * subscribers take the same commands as bench/roles/sdk.ts and send the same bytes.
  *
- * `json` after the hub, responder or asker arguments runs the request/reply topology as the
- * least a JSON-speaking implementation must do instead (the "JSON-only" baseline): the asker
+ * `json` after the hub, responder or asker arguments runs the request/reply topology as a plain
+ * JSON implementation instead (the "JSON-only" baseline): the asker
  * builds every request with JSON.stringify (its own transaction id) and parses every answer,
  * matching it by id; the responder parses every request and answers with JSON.stringify; the
  * hub parses every frame before relaying it (a hub must refuse a bad frame itself, or the module
