@@ -10,12 +10,12 @@
  * subscribers take the same commands as bench/roles/sdk.ts and send the same bytes.
  *
  * `json` after the hub, responder or asker arguments runs the request/reply topology as a plain
- * JSON implementation instead (the "JSON-only" baseline): the asker
- * builds every request with JSON.stringify (its own transaction id) and parses every answer,
- * matching it by id; the responder parses every request and answers with JSON.stringify; the
- * hub parses every frame before relaying it (a hub must refuse a bad frame itself, or the module
- * it would have reached closes the connection instead of the sender). Nothing else: no message
- * objects, no promises, no deadlines, no heartbeats.
+ * JSON implementation instead (the "JSON-only" baseline): the asker builds every request with
+ * JSON.stringify (its own transaction id) and parses every answer, matching it by id; the
+ * responder parses every request and answers with JSON.stringify; the hub parses every frame
+ * before relaying it (a hub must refuse a bad frame itself, or the module it would have reached
+ * closes the connection instead of the sender). Nothing else: no message objects, no promises,
+ * no deadlines, no heartbeats, no id rewriting (there is one asker).
  */
 import net from 'node:net';
 import {
