@@ -124,12 +124,12 @@ export function wireJson(
   });
 }
 
-/** A frame (5-byte header + payload) for `json`. */
+/** A frame (5-byte header + UTF-8 of `json`), in one allocation from Node's buffer pool. */
 export function frameOf(json: string, type: number): Buffer {
-  const payload = Buffer.from(json);
-  const frame = Buffer.alloc(5 + payload.length);
-  frame.writeUInt32LE(payload.length, 0);
+  const length = Buffer.byteLength(json);
+  const frame = Buffer.allocUnsafe(5 + length);
+  frame.writeUInt32LE(length, 0);
   frame[4] = type;
-  payload.copy(frame, 5);
+  frame.write(json, 5);
   return frame;
 }
