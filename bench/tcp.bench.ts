@@ -23,11 +23,11 @@
  * which splits frames by their header and relays them without parsing JSON. JSON-only (request/
  * response only): a plain JSON implementation on the same bare processes (`floor.ts ... json`:
  * the ends JSON.stringify and JSON.parse every whole message, the hub JSON.parses every frame it
- * relays, nothing else), so ours/JSON-only says what the SDK costs beyond JSON at every hop. Each run measures all of them
- * back to back; the tables give the median over runs and the range. The CPU
- * rows add up the CPU time (/proc) of every process of the topology over the command and divide
- * by the operations it did (warm-up included): unlike rates, they hardly move with the load
- * other programs put on the machine.
+ * relays, nothing else), so ours/JSON-only says what the SDK costs beyond JSON at every hop.
+ * Each run measures all of them back to back; the tables give the median over runs and the
+ * range. The CPU rows add up the CPU time (/proc) of every process of the topology over the
+ * command and divide by the operations it did (warm-up included): unlike rates, they hardly move
+ * with the load other programs put on the machine.
  * Numbers are only comparable within one run of this script (the ratio columns), not across
  * machines or loads: the load average is printed with each table.
  */

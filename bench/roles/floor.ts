@@ -153,17 +153,7 @@ if (role === 'hub') {
     frameSplitter((frame) => {
       if (JSON_ONLY) {
         const request = parsePayload(frame);
-        const response = {
-          transaction_id: request.transaction_id,
-          timecode: Date.now(),
-          topic: request.topic,
-          message_type: 2,
-          data: request.data,
-          crc: 0,
-          success: true,
-          error_message: '',
-        };
-        send(frameOf(JSON.stringify(response), 2));
+        send(frameOf(wireJson(request.transaction_id, request.topic, 2, request.data, true), 2));
         return;
       }
       const reply = Buffer.from(frame);
@@ -206,17 +196,7 @@ function peer(kind: string, port: number): void {
       if (!JSON_ONLY) return fixed;
       lastId = lastId >= 0xffff_ffff ? 1 : lastId + 1;
       waiting.add(lastId);
-      const wire = {
-        transaction_id: lastId,
-        timecode: Date.now(),
-        topic: ECHO_TOPIC,
-        message_type: 1,
-        data: REQUEST_DATA,
-        crc: 0,
-        success: false,
-        error_message: '',
-      };
-      return frameOf(JSON.stringify(wire), 1);
+      return frameOf(wireJson(lastId, ECHO_TOPIC, 1, REQUEST_DATA), 1);
     };
     /** Takes one answer; false for one that answers nothing in flight. */
     const answer = (frame: Buffer): boolean =>
